@@ -1,0 +1,111 @@
+"""The command line: LightningCLI with this project's defaults; `fit` when no subcommand is given."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import Any
+
+from jsonargparse import lazy_instance
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from thermometer.callbacks import RunSummary
+from thermometer.data import DataError, TemperatureDataModule
+from thermometer.model import LitThermometer
+
+SEED = 42
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def monitored_loss(val_fraction: float) -> str:
+    """Early stopping and the best checkpoint watch the validation loss, or the training loss without one."""
+    return "val/loss" if val_fraction > 0 else "train/loss"
+
+
+class ThermometerCLI(LightningCLI):
+    """LightningCLI with early stopping and the best checkpoint as `--early_stopping.*` and `--checkpoint.*`."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "model.optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.2}},
+                "early_stopping.patience": 10,
+                "early_stopping.min_delta": 1e-6,
+                "checkpoint.filename": "best",
+                "checkpoint.save_top_k": 1,
+            }
+        )
+        for target in ("early_stopping.monitor", "checkpoint.monitor"):
+            parser.link_arguments("data.val_fraction", target, compute_fn=monitored_loss)
+        parser.link_arguments("data.input_columns", "model.input_columns")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        self.datamodule.load()  # a data mistake ends here, before the trainer or a run directory exists
+        return super().instantiate_trainer(**kwargs)
+
+
+def _no_tips(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("💡 Tip:")
+
+
+def quiet_console(subcommand: str) -> None:
+    """Hide what a user cannot act on: Lightning's tips and a deprecation inside Lightning's own code."""
+    warnings.filterwarnings(
+        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
+    )
+    if subcommand != "fit":  # evaluating a checkpoint in a new run directory is what the user asked for
+        warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
+    for handler in logging.getLogger("lightning.pytorch").handlers:
+        if _no_tips not in handler.filters:
+            handler.addFilter(_no_tips)
+
+
+def with_subcommand(args: list[str]) -> list[str]:
+    """`fit` unless the arguments start with a subcommand or ask for the top-level help."""
+    return args if args and args[0] in (*SUBCOMMANDS, "-h", "--help") else ["fit", *args]
+
+
+def main(args: list[str] | None = None) -> ThermometerCLI:
+    """Run the command line (`sys.argv`, or `args` from Python); `fit` when no subcommand is given.
+
+    A mistake in the data or the options ends with one line on stderr and exit status 2.
+    """
+    if args is None:  # from the shell: LightningCLI reads sys.argv itself
+        sys.argv[1:] = with_subcommand(sys.argv[1:])
+        command = sys.argv[1]
+    else:
+        args = with_subcommand(list(args))
+        command = args[0]
+    quiet_console(command)
+    try:
+        return _cli(args)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _cli(args: list[str]) -> ThermometerCLI:
+    return ThermometerCLI(
+        LitThermometer,
+        TemperatureDataModule,
+        parser_kwargs={"description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5)."},
+        seed_everything_default=SEED,
+        trainer_defaults={
+            "max_epochs": 1000,
+            "log_every_n_steps": 1,
+            "enable_model_summary": False,
+            "logger": lazy_instance(TensorBoardLogger, save_dir=".", default_hp_metric=False),
+            "callbacks": [
+                ModelCheckpoint(save_top_k=0, save_last=True),
+                LearningRateMonitor(logging_interval="epoch"),
+                RunSummary(),
+            ],
+        },
+        args=args,
+    )

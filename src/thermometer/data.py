@@ -1,0 +1,201 @@
+"""The thermometer readings: load and validate a CSV, split it, serve batches."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+BOOK_READINGS = resources.files("thermometer") / "readings.csv"
+"""The chapter's eleven readings: unknown units `t_u` and Celsius `t_c`."""
+
+
+class DataError(ValueError):
+    """A data file or data option is unusable; the message says what and how to fix it."""
+
+
+class Readings(Dataset):
+    """Readings held as two tensors and fetched a whole batch at a time by an index tensor.
+
+    Indexing with a tensor of row numbers slices both tensors at once, so a batch never goes
+    through the per-row default collate.
+    """
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.inputs, self.targets = inputs, targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.as_tensor(rows)
+        return self.inputs[rows], self.targets[rows]
+
+
+def read_readings(csv_path: Path | str, input_columns: Sequence[str], target_column: str) -> pd.DataFrame:
+    """Read the input and target columns of a CSV as float32, or raise `DataError` saying what is wrong."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file. Give an existing CSV with --data.csv_path.")
+    columns = [*input_columns, target_column]
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty. It needs a header line with {columns} and rows.") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: no column {', '.join(map(repr, missing))}; found {list(frame.columns)}. "
+            "Choose columns with --data.input_columns and --data.target_column."
+        )
+    frame = frame[columns]
+    numbers = frame.apply(pd.to_numeric, errors="coerce")
+    bad = numbers.isna() | ~numbers.abs().lt(math.inf)
+    if bad.any().any():
+        row, column = next((r, c) for r, c in zip(*bad.to_numpy().nonzero(), strict=True))
+        raise DataError(
+            f"{path}: row {row + 2}, column {columns[column]!r}: {frame.iat[row, column]!r} is not a finite number. "
+            "Fix or remove that row."
+        )
+    return numbers.astype("float32")
+
+
+class TemperatureDataModule(L.LightningDataModule):
+    """Thermometer readings from a CSV, split by a seeded permutation into training and validation rows.
+
+    Args:
+        csv_path: CSV file with a header; default: the book's eleven readings.
+        input_columns: the reading columns the model takes (the book's `t_u`).
+        target_column: the column to predict (the book's `t_c`, degrees Celsius).
+        val_fraction: share of rows held out for validation, `int(val_fraction * rows)` of them, as the book
+            counts; 0 trains on every row with no validation.
+        split_seed: seed of the permutation that splits the rows; 149 with 0.2 gives the book's split
+            (training rows [9, 6, 5, 8, 4, 7, 0, 1, 3], validation rows [2, 10]).
+        batch_size: rows per training step; default: all training rows in one batch, as the book does.
+
+    """
+
+    def __init__(
+        self,
+        csv_path: Path | str | None = None,
+        input_columns: Sequence[str] = ("t_u",),
+        target_column: str = "t_c",
+        val_fraction: float = 0.2,
+        split_seed: int = 149,
+        batch_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not 0 <= val_fraction < 1:
+            raise DataError(f"val_fraction is {val_fraction}; it must be in [0, 1). Set --data.val_fraction.")
+        if batch_size is not None and batch_size < 1:
+            raise DataError(f"batch_size is {batch_size}; it must be 1 or more. Set --data.batch_size.")
+        if target_column in input_columns:
+            raise DataError(f"{target_column!r} is both an input and the target column; choose one role for it.")
+        self.save_hyperparameters()
+        self.csv_path = Path(csv_path) if csv_path is not None else None
+        self.input_columns = list(input_columns)
+        self.target_column = target_column
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.batch_size = batch_size
+        self.inputs: torch.Tensor | None = None
+        self.targets: torch.Tensor | None = None
+        self.train_rows: torch.Tensor | None = None
+        self.val_rows: torch.Tensor | None = None
+
+    def setup(self, stage: str) -> None:
+        self.load()
+
+    def load(self) -> None:
+        """Read and check the CSV once, and split its rows (unless a checkpoint restored the split)."""
+        if self.inputs is not None:
+            return
+        with resources.as_file(BOOK_READINGS) as bundled:
+            frame = read_readings(self.csv_path or bundled, self.input_columns, self.target_column)
+        self.inputs = torch.tensor(frame[self.input_columns].to_numpy())
+        self.targets = torch.tensor(frame[self.target_column].to_numpy())
+        if self.train_rows is None:
+            self.train_rows, self.val_rows = self.split(len(self.targets))
+
+    def split(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training and validation row numbers: the last `int(val_fraction * rows)` of a seeded permutation."""
+        n_val = int(self.val_fraction * rows)
+        if n_val == 0:
+            if self.val_fraction > 0:
+                raise DataError(
+                    f"val_fraction {self.val_fraction} of {rows} rows leaves no validation row; "
+                    f"use at least {1 / rows:.3g}, or 0 for no validation."
+                )
+            if rows < 2:
+                raise DataError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")
+            return torch.arange(rows), torch.arange(0)
+        if rows - n_val < 2:
+            raise DataError(
+                f"{self.source}: {rows} rows leave {rows - n_val} for training with val_fraction "
+                f"{self.val_fraction}; a line needs at least 2. Lower --data.val_fraction or add rows."
+            )
+        permutation = torch.randperm(rows, generator=torch.Generator().manual_seed(self.split_seed))
+        return permutation[:-n_val], permutation[-n_val:]
+
+    @property
+    def source(self) -> str:
+        """Where the readings come from, for messages."""
+        return str(self.csv_path) if self.csv_path else "the book's readings"
+
+    @property
+    def train_inputs(self) -> torch.Tensor:
+        return self.inputs[self.train_rows]
+
+    @property
+    def train_targets(self) -> torch.Tensor:
+        return self.targets[self.train_rows]
+
+    @property
+    def val_inputs(self) -> torch.Tensor:
+        return self.inputs[self.val_rows]
+
+    @property
+    def val_targets(self) -> torch.Tensor:
+        return self.targets[self.val_rows]
+
+    def _loader(self, rows: torch.Tensor, shuffle: bool) -> DataLoader:
+        batch_size = self.batch_size or len(rows)
+        order = RandomSampler(rows) if shuffle and batch_size < len(rows) else SequentialSampler(rows)
+        readings = Readings(self.inputs[rows], self.targets[rows])
+        # batch_size=None: each sampled "item" is already a whole batch of row numbers.
+        return DataLoader(readings, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_rows, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_rows, shuffle=False) if len(self.val_rows) else []
+
+    def test_dataloader(self) -> DataLoader:
+        """`test` evaluates the held-out rows under `test/...` names: eleven readings leave no third set."""
+        if not len(self.val_rows):
+            raise DataError("val_fraction is 0, so no rows were held out to test on; set --data.val_fraction.")
+        return self._loader(self.val_rows, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """`predict` converts every row's readings to Celsius."""
+        return self._loader(torch.arange(len(self.targets)), shuffle=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The split, so that a checkpoint is evaluated on the rows it was validated on."""
+        return {"train_rows": self.train_rows, "val_rows": self.val_rows, "rows": len(self.targets)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.targets is not None and state_dict["rows"] != len(self.targets):
+            raise DataError(
+                f"the checkpoint was trained on {state_dict['rows']} rows but {self.source} has "
+                f"{len(self.targets)}; evaluate it on the data it was trained on."
+            )
+        self.train_rows, self.val_rows = state_dict["train_rows"], state_dict["val_rows"]
