@@ -59,6 +59,8 @@ def quiet_console(subcommand: str) -> None:
     warnings.filterwarnings(
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
+    # val_fraction 0 gives an empty validation list on purpose: the book's first experiments have no validation.
+    warnings.filterwarnings("ignore", message="Total length of `list` across ranks is zero", category=UserWarning)
     if subcommand != "fit":  # evaluating a checkpoint in a new run directory is what the user asked for
         warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
     for handler in logging.getLogger("lightning.pytorch").handlers:

@@ -130,8 +130,8 @@ class TemperatureDataModule(L.LightningDataModule):
         if n_val == 0:
             if self.val_fraction > 0:
                 raise DataError(
-                    f"val_fraction {self.val_fraction} of {rows} rows leaves no validation row; "
-                    f"use at least {1 / rows:.3g}, or 0 for no validation."
+                    f"{self.source}: val_fraction {self.val_fraction} of {rows} rows leaves no validation row; "
+                    f"set --data.val_fraction to at least 1/{rows}, or to 0 for no validation."
                 )
             if rows < 2:
                 raise DataError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")

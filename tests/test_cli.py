@@ -1,0 +1,170 @@
+"""End to end: the command line as a user types it, checked against the closed-form optimum and the book."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import BOOK_TRAIN_ROWS, T_U
+from thermometer.cli import main
+
+ROOT = Path(__file__).parents[1]
+SCALARS = ["train/loss", "train/mse", "train/mae", "train/r2", "val/loss", "val/mse", "val/mae", "val/r2"]
+
+
+def events(run_dir: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(run_dir))
+    accumulator.Reload()
+    return accumulator
+
+
+def same_numbers(a: dict, b: dict) -> bool:
+    keys = ["weight", "bias", "train_loss", "val_loss", "epochs", "best_loss"]
+    return [a[k] for k in keys] == [b[k] for k in keys]
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """`python scripts/train.py`, once for the tests that only read what it wrote."""
+    os.chdir(tmp_path_factory.mktemp("default"))
+    sys.argv = ["train.py"]
+    main(["--trainer.enable_progress_bar=false"])
+    return Path("lightning_logs/version_0").resolve()
+
+
+def test_default_run_reaches_the_closed_form_optimum_and_stops_early(default_run):
+    metrics = (default_run / "metrics.json").read_text()
+    m = yaml.safe_load(metrics)
+    best = m["closed_form"]
+    assert abs(m["weight"][0] - best["weight"][0]) <= 1e-3 * abs(best["weight"][0])
+    assert abs(m["bias"] - best["bias"]) <= 1e-2
+    # The default split is the book's: its optimum is printed in the reference.
+    assert best["weight"][0] == pytest.approx(0.520504, abs=1e-5)
+    assert best["bias"] == pytest.approx(-16.7986, abs=1e-4)
+    assert m["train_loss"] == pytest.approx(3.01229, rel=1e-5)
+    assert m["val_loss"] == pytest.approx(3.54439, rel=1e-4)
+    assert m["epochs"] < 100  # max_epochs is 1000
+    assert m["stop_reason"].startswith("early stopping: val/loss improved by less than")
+    assert m["monitor"] == "val/loss"
+    assert m["best_loss"] == pytest.approx(m["val_loss"], rel=1e-5)
+
+
+def test_run_directory_holds_config_hparams_and_two_checkpoints(default_run):
+    config = yaml.safe_load((default_run / "config.yaml").read_text())
+    assert config["seed_everything"] == 42
+    hparams = yaml.safe_load((default_run / "hparams.yaml").read_text())
+    assert hparams["optimizer"]["class_path"] == "torch.optim.SGD"
+    assert hparams["normalize"] == "standardize" and hparams["split_seed"] == 149
+    m = yaml.safe_load((default_run / "metrics.json").read_text())
+    best, last = (
+        torch.load(default_run.parents[1] / m[k], weights_only=True) for k in ("best_checkpoint", "last_checkpoint")
+    )
+    assert Path(m["best_checkpoint"]).name == "best.ckpt" and Path(m["last_checkpoint"]).name == "last.ckpt"
+    assert best["epoch"] < last["epoch"] == m["epochs"]
+    assert sorted(p.name for p in (default_run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    # Normalisation statistics come from the training rows only, and travel inside the checkpoint.
+    center = last["state_dict"]["thermometer.center"]
+    assert center.item() == pytest.approx(T_U[BOOK_TRAIN_ROWS].mean().item(), rel=1e-6)
+
+
+def test_event_file_has_metrics_parameters_learning_rate_and_hp_metric(default_run):
+    acc = events(default_run)
+    m = yaml.safe_load((default_run / "metrics.json").read_text())
+    tags = acc.Tags()["scalars"]
+    assert set(SCALARS + ["weight", "bias", "lr-SGD", "hp_metric"]) <= set(tags)
+    assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weight")) == m["epochs"]
+    assert acc.Scalars("weight")[-1].value == pytest.approx(m["weight"][0], rel=1e-6)
+    assert acc.Scalars("bias")[-1].value == pytest.approx(m["bias"], rel=1e-6)
+    assert acc.Scalars("lr-SGD")[0].value == pytest.approx(0.2)
+    assert [e.value for e in acc.Scalars("hp_metric")] == [pytest.approx(m["best_loss"])]
+    assert "_hparams_/experiment" in acc.PluginTagToContent("hparams")
+
+
+def test_validate_and_test_from_the_best_checkpoint_give_the_fits_loss(default_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    m = yaml.safe_load((default_run / "metrics.json").read_text())
+    best, last = (str(default_run.parents[1] / m[k]) for k in ("best_checkpoint", "last_checkpoint"))
+    validate = main(["validate", "--ckpt_path", best, "--trainer.enable_progress_bar=false"])
+    assert validate.trainer.callback_metrics["val/loss"].item() == pytest.approx(m["best_loss"], rel=1e-6)
+    test = main(["test", "--ckpt_path", last, "--trainer.enable_progress_bar=false"])
+    assert test.trainer.callback_metrics["test/loss"].item() == pytest.approx(m["val_loss"], rel=1e-5)
+    assert test.trainer.callback_metrics["test/r2"].item() > 0.5
+
+
+def test_saved_config_reproduces_the_run(default_run, cli):
+    again = cli("--config", str(default_run / "config.yaml"))
+    assert same_numbers(again.metrics, yaml.safe_load((default_run / "metrics.json").read_text()))
+
+
+def test_print_config_fed_back_gives_the_same_numbers(cli, capsys, tmp_path):
+    options = ["--model.optimizer", "Adam", "--model.optimizer.lr", "0.1", "--trainer.max_epochs", "30"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", *options, "--print_config"])
+    assert exit_.value.code == 0
+    config = tmp_path / "adam.yaml"
+    config.write_text(capsys.readouterr().out)
+    from_flags, from_config = cli(*options), cli("--config", str(config))
+    assert same_numbers(from_flags.metrics, from_config.metrics)
+    assert yaml.safe_load((from_config.path / "hparams.yaml").read_text())["optimizer"]["class_path"].endswith("Adam")
+
+
+def test_overrides_change_what_is_learned(cli):
+    short = cli("--trainer.max_epochs", "5")
+    assert short.metrics["epochs"] == 5
+    assert short.metrics["stop_reason"] == "max_epochs=5 reached"
+    assert abs(short.metrics["train_loss"] - short.metrics["closed_form"]["train_loss"]) > 0.1
+    everything = cli("--data.val_fraction", "0", "--early_stopping.patience", "3")
+    m = everything.metrics
+    assert m["monitor"] == "train/loss" and m["val_loss"] is None
+    assert m["closed_form"]["weight"][0] == pytest.approx(0.5367719, abs=1e-6)
+    assert m["weight"][0] == pytest.approx(0.5367719, rel=1e-3)
+    assert "val/loss" not in events(everything.path).Tags()["scalars"]
+
+
+def test_own_csv_with_two_inputs_matches_lstsq(cli, tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 200, generator=generator, dtype=torch.float64) * 100
+    y = 0.5 * a - 0.25 * b + 7 + torch.randn(200, generator=generator, dtype=torch.float64)
+    csv = tmp_path / "sensors.csv"
+    csv.write_text("a,b,y\n" + "\n".join(f"{i},{j},{k}" for i, j, k in zip(a.tolist(), b.tolist(), y.tolist())))
+    run = cli("--data.csv_path", str(csv), "--data.input_columns", "[a, b]", "--data.target_column", "y")
+    m = run.metrics
+    assert m["features"] == ["a", "b"]
+    assert m["weight"] == pytest.approx(m["closed_form"]["weight"], rel=1e-3)
+    assert m["bias"] == pytest.approx(m["closed_form"]["bias"], abs=1e-2)
+    assert m["closed_form"]["weight"] == pytest.approx([0.5, -0.25], abs=0.01)
+    assert {"weight/a", "weight/b"} <= set(events(run.path).Tags()["scalars"])
+
+
+def script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_script_from_another_directory_fits_with_a_clean_console(tmp_path):
+    done = script("--trainer.max_epochs", "3", "--trainer.enable_progress_bar=false", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "lightning_logs" / "version_0" / "metrics.json").is_file()
+    assert "Learned:      t_c = " in done.stdout
+    assert "tensorboard --logdir lightning_logs" in done.stdout
+    console = done.stdout + done.stderr
+    for noise in ("Warning", "warn", "Tip", "Traceback"):
+        assert noise not in console
+
+
+def test_bad_csv_path_is_one_clear_line_and_no_run(tmp_path):
+    done = script("--data.csv_path", "missing.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "error: missing.csv: no such file. Give an existing CSV with --data.csv_path." in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "lightning_logs").exists()
