@@ -10,7 +10,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import BOOK_TRAIN_ROWS, T_U
+from tests.book import BOOK_TRAIN_ROWS, T_U
 from thermometer.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -76,7 +76,7 @@ def test_event_file_has_metrics_parameters_learning_rate_and_hp_metric(default_r
     acc = events(default_run)
     m = yaml.safe_load((default_run / "metrics.json").read_text())
     tags = acc.Tags()["scalars"]
-    assert set(SCALARS + ["weight", "bias", "lr-SGD", "hp_metric"]) <= set(tags)
+    assert {*SCALARS, "weight", "bias", "lr-SGD", "hp_metric"} <= set(tags)
     assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weight")) == m["epochs"]
     assert acc.Scalars("weight")[-1].value == pytest.approx(m["weight"][0], rel=1e-6)
     assert acc.Scalars("bias")[-1].value == pytest.approx(m["bias"], rel=1e-6)
@@ -131,7 +131,9 @@ def test_own_csv_with_two_inputs_matches_lstsq(cli, tmp_path):
     a, b = torch.rand(2, 200, generator=generator, dtype=torch.float64) * 100
     y = 0.5 * a - 0.25 * b + 7 + torch.randn(200, generator=generator, dtype=torch.float64)
     csv = tmp_path / "sensors.csv"
-    csv.write_text("a,b,y\n" + "\n".join(f"{i},{j},{k}" for i, j, k in zip(a.tolist(), b.tolist(), y.tolist())))
+    csv.write_text(
+        "a,b,y\n" + "\n".join(f"{i},{j},{k}" for i, j, k in zip(a.tolist(), b.tolist(), y.tolist(), strict=True))
+    )
     run = cli("--data.csv_path", str(csv), "--data.input_columns", "[a, b]", "--data.target_column", "y")
     m = run.metrics
     assert m["features"] == ["a", "b"]

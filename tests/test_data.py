@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
 from thermometer.data import DataError, TemperatureDataModule
-from tests.conftest import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
 
 
 def loaded(**kwargs) -> TemperatureDataModule:
@@ -87,7 +87,7 @@ def test_bad_csv_is_named_with_the_fix(tmp_path, text, kwargs, message):
     csv = tmp_path / "bad.csv"
     if text is not None:
         csv.write_text(text)
-    with pytest.raises(DataError, match="bad.csv") as error:
+    with pytest.raises(DataError, match=r"bad\.csv") as error:
         loaded(csv_path=csv, **kwargs)
     assert message in str(error.value)
 

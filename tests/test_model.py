@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
+from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
 from thermometer.model import LitThermometer, Thermometer, least_squares, polynomial_features
 
 t_u = T_U[:, None]
