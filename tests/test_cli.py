@@ -118,7 +118,7 @@ def test_overrides_change_what_is_learned(cli):
     assert short.metrics["epochs"] == 5
     assert short.metrics["stop_reason"] == "max_epochs=5 reached"
     assert abs(short.metrics["train_loss"] - short.metrics["closed_form"]["train_loss"]) > 0.1
-    everything = cli("--data.val_fraction", "0", "--early_stopping.patience", "3")
+    everything = cli("--config", str(ROOT / "configs" / "all_readings.yaml"), "--early_stopping.patience", "3")
     m = everything.metrics
     assert m["monitor"] == "train/loss" and m["val_loss"] is None
     assert m["closed_form"]["weight"][0] == pytest.approx(0.5367719, abs=1e-6)

@@ -98,6 +98,10 @@ class RunSummary(L.Callback):
         ]
         if summary["val_loss"] is not None:
             lines.append(f"Val loss:     {summary['val_loss']:.6g}   (optimum's {cf['val_loss']:.6g})")
+        if summary["best_checkpoint"]:
+            lines.append(
+                f"Best:         {summary['monitor']} {summary['best_loss']:.6g} in {summary['best_checkpoint']}"
+            )
         lines += [
             f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}",
             f"Run:          {run_dir}   (metrics.json, checkpoints/, config.yaml)",
