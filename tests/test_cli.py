@@ -124,6 +124,9 @@ def test_overrides_change_what_is_learned(cli):
     assert m["closed_form"]["weight"][0] == pytest.approx(0.5367719, abs=1e-6)
     assert m["weight"][0] == pytest.approx(0.5367719, rel=1e-3)
     assert "val/loss" not in events(everything.path).Tags()["scalars"]
+    with pytest.raises(SystemExit) as exit_:  # nothing was held out, so there is nothing to validate on
+        main(["validate", "--ckpt_path", str(everything.path / "checkpoints" / "last.ckpt")])
+    assert exit_.value.code == 2
 
 
 def test_own_csv_with_two_inputs_matches_lstsq(cli, tmp_path):
@@ -169,4 +172,28 @@ def test_bad_csv_path_is_one_clear_line_and_no_run(tmp_path):
     assert done.returncode == 2
     assert "error: missing.csv: no such file. Give an existing CSV with --data.csv_path." in done.stderr
     assert "Traceback" not in done.stderr
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data.csv_path", "missing.csv"], "error: missing.csv: no such file"),
+        (["--data.input_columns", "[t_x]"], "no column 't_x'; found ['t_u', 't_c']"),
+        (["--data.val_fraction", "0.1"], "holds out 1; validation (and its R²) needs at least 2"),
+        (["--model.degree", "0"], "error: degree is 0; it must be 1 or more"),
+        (["--model.normalize", "bogus"], "Expected a typing.Literal['none', 'scale', 'standardize']. Got value: bogus"),
+        (["--model.optimiser", "Adam"], "unrecognized arguments: --model.optimiser"),
+        (["validate", "--ckpt_path", "nope.ckpt"], "error: --ckpt_path nope.ckpt: no such file"),
+    ],
+)
+def test_mistakes_end_with_one_message_status_2_and_no_run(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr
+    assert "Traceback" not in stderr and len(stderr.splitlines()) <= 5
     assert not (tmp_path / "lightning_logs").exists()

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
-from thermometer.data import DataError, TemperatureDataModule
+from thermometer.data import TemperatureDataModule
+from thermometer.errors import UsageError
 
 
 def loaded(**kwargs) -> TemperatureDataModule:
@@ -76,18 +77,20 @@ def test_own_csv_with_several_inputs(tmp_path):
         (None, {}, "no such file"),
         ("", {}, "empty"),
         ("t_u,temp\n1,2\n3,4\n", {}, "no column 't_c'; found ['t_u', 'temp']"),
-        ("t_u,t_c\n1,2\n3,warm\n4,5\n", {}, "row 3, column 't_c': 'warm' is not a finite number"),
-        ("t_u,t_c\n1,2\n3,\n4,5\n", {}, "row 3, column 't_c'"),
-        ("t_u,t_c\n1,2\ninf,3\n4,5\n", {}, "row 3, column 't_u'"),
+        ("t_u,t_c\n1,2\n3,warm\n4,5\n", {}, "line 3, column 't_c': 'warm' is not a finite number"),
+        ("t_u,t_c\n1,2\n3,\n4,5\n", {}, "line 3, column 't_c': blank or NaN is not a finite number"),
+        ("t_u,t_c\n1,2\ninf,3\n4,5\n", {}, "line 3, column 't_u': inf is not a finite number"),
+        ("t_u,t_c\n", {}, "a header line but no rows"),
         ("t_u,t_c\n1,2\n", {"val_fraction": 0}, "at least 2"),
-        ("t_u,t_c\n1,2\n3,4\n5,6\n", {"val_fraction": 0.2}, "leaves no validation row"),
+        ("t_u,t_c\n1,2\n3,4\n5,6\n", {"val_fraction": 0.2}, "holds out 0; validation (and its R²) needs at least 2"),
+        ("t_u,t_c\n" + "1,2\n" * 9, {"val_fraction": 0.2}, "at least 2/9"),
     ],
 )
 def test_bad_csv_is_named_with_the_fix(tmp_path, text, kwargs, message):
     csv = tmp_path / "bad.csv"
     if text is not None:
         csv.write_text(text)
-    with pytest.raises(DataError, match=r"bad\.csv") as error:
+    with pytest.raises(UsageError, match=r"bad\.csv") as error:
         loaded(csv_path=csv, **kwargs)
     assert message in str(error.value)
 
@@ -102,5 +105,5 @@ def test_bad_csv_is_named_with_the_fix(tmp_path, text, kwargs, message):
     ],
 )
 def test_bad_options_are_refused(kwargs, message):
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(UsageError, match=message):
         TemperatureDataModule(**kwargs)

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
+from thermometer.errors import UsageError
 from thermometer.model import LitThermometer, Thermometer, least_squares, polynomial_features
 
 t_u = T_U[:, None]
@@ -86,5 +87,5 @@ def test_init_and_feature_names():
     assert module.feature_names == ["t_u", "t_x", "t_u^2", "t_x^2"]
     assert module.thermometer.weight.tolist() == [0.5] * 4
     assert module.thermometer.bias.item() == 3.0
-    with pytest.raises(ValueError, match="degree"):
+    with pytest.raises(UsageError, match="degree"):
         LitThermometer(degree=0)

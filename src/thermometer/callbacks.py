@@ -24,10 +24,10 @@ def _loss(weight: torch.Tensor, bias: float, inputs: torch.Tensor, targets: torc
     return F.mse_loss(t_p, targets.double()).item()
 
 
-def equation(weight: list[float], bias: float, names: list[str]) -> str:
+def equation(weight: list[float], bias: float, names: list[str], target: str) -> str:
     """`t_c = 0.53677 * t_u - 17.305`, from raw-unit parameters."""
     terms = [f"{w:.5g} * {name}" for w, name in zip(weight, names, strict=True)] + [f"{bias:.5g}"]
-    return "t_c = " + " + ".join(terms).replace("+ -", "- ")
+    return f"{target} = " + " + ".join(terms).replace("+ -", "- ")
 
 
 def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
@@ -64,8 +64,9 @@ class RunSummary(L.Callback):
         best = next(c for c in trainer.checkpoint_callbacks if c.monitor)
         last = next(c for c in trainer.checkpoint_callbacks if c.save_last)
         return {
-            "equation": equation(weight.tolist(), bias, pl_module.feature_names),
+            "equation": equation(weight.tolist(), bias, pl_module.feature_names, data.target_column),
             "features": pl_module.feature_names,
+            "target": data.target_column,
             "weight": weight.tolist(),
             "bias": bias,
             **{f"{stage}_loss": _loss(weight, bias, *xy, degree) for stage, xy in rows.items()},
@@ -89,10 +90,11 @@ class RunSummary(L.Callback):
         if summary["best_loss"] is not None:
             trainer.logger.log_hyperparams(trainer.logger.hparams, {"hp_metric": summary["best_loss"]})
         cf = summary["closed_form"]
+        optimum = equation(cf["weight"], cf["bias"], summary["features"], summary["target"])
         lines = [
             "",
             f"Learned:      {summary['equation']}",
-            f"Closed form:  {equation(cf['weight'], cf['bias'], summary['features'])}   (least squares, same rows)",
+            f"Closed form:  {optimum}   (least squares, same rows)",
             f"Train loss:   {summary['train_loss']:.6g}   (optimum {cf['train_loss']:.6g},"
             f" gap {summary['train_loss'] - cf['train_loss']:.2g})",
         ]

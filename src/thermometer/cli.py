@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from jsonargparse import lazy_instance
@@ -12,9 +13,11 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from thermometer.callbacks import RunSummary
-from thermometer.data import DataError, TemperatureDataModule
+from thermometer.data import TemperatureDataModule
+from thermometer.errors import UsageError
 from thermometer.model import LitThermometer
 
 SEED = 42
@@ -46,7 +49,11 @@ class ThermometerCLI(LightningCLI):
         parser.link_arguments("data.input_columns", "model.input_columns")
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        self.datamodule.load()  # a data mistake ends here, before the trainer or a run directory exists
+        # Mistakes end here, before the trainer or a run directory exists.
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path and not Path(ckpt_path).is_file():
+            raise UsageError(f"--ckpt_path {ckpt_path}: no such file; give a .ckpt from lightning_logs/*/checkpoints/.")
+        self.datamodule.load()
         return super().instantiate_trainer(**kwargs)
 
 
@@ -61,8 +68,9 @@ def quiet_console(subcommand: str) -> None:
     )
     # val_fraction 0 gives an empty validation list on purpose: the book's first experiments have no validation.
     warnings.filterwarnings("ignore", message="Total length of `list` across ranks is zero", category=UserWarning)
-    if subcommand != "fit":  # evaluating a checkpoint in a new run directory is what the user asked for
+    if subcommand != "fit":  # evaluating a checkpoint needs none of its training callbacks' state
         warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`", category=UserWarning)
     for handler in logging.getLogger("lightning.pytorch").handlers:
         if _no_tips not in handler.filters:
             handler.addFilter(_no_tips)
@@ -87,7 +95,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
     quiet_console(command)
     try:
         return _cli(args)
-    except DataError as error:
+    except (UsageError, MisconfigurationException) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
@@ -96,7 +104,11 @@ def _cli(args: list[str]) -> ThermometerCLI:
     return ThermometerCLI(
         LitThermometer,
         TemperatureDataModule,
-        parser_kwargs={"description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5)."},
+        parser_kwargs={
+            "description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5); `fit` by default.",
+            # A mistyped option then shows one usage line, not all hundred options.
+            **{name: {"usage": "%(prog)s [--config FILE] [--option value ...]"} for name in SUBCOMMANDS},
+        },
         seed_everything_default=SEED,
         trainer_defaults={
             "max_epochs": 1000,

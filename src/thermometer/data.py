@@ -13,12 +13,10 @@ import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from thermometer.errors import UsageError
+
 BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 """The chapter's eleven readings: unknown units `t_u` and Celsius `t_c`."""
-
-
-class DataError(ValueError):
-    """A data file or data option is unusable; the message says what and how to fix it."""
 
 
 class Readings(Dataset):
@@ -40,28 +38,32 @@ class Readings(Dataset):
 
 
 def read_readings(csv_path: Path | str, input_columns: Sequence[str], target_column: str) -> pd.DataFrame:
-    """Read the input and target columns of a CSV as float32, or raise `DataError` saying what is wrong."""
+    """Read the input and target columns of a CSV as float32, or raise `UsageError` saying what is wrong."""
     path = Path(csv_path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file. Give an existing CSV with --data.csv_path.")
+        raise UsageError(f"{path}: no such file. Give an existing CSV with --data.csv_path.")
     columns = [*input_columns, target_column]
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty. It needs a header line with {columns} and rows.") from None
+        raise UsageError(f"{path}: the file is empty. It needs a header line with {columns} and rows.") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(
+        raise UsageError(
             f"{path}: no column {', '.join(map(repr, missing))}; found {list(frame.columns)}. "
             "Choose columns with --data.input_columns and --data.target_column."
         )
+    if frame.empty:
+        raise UsageError(f"{path}: a header line but no rows of readings.")
     frame = frame[columns]
     numbers = frame.apply(pd.to_numeric, errors="coerce")
     bad = numbers.isna() | ~numbers.abs().lt(math.inf)
     if bad.any().any():
         row, column = next((r, c) for r, c in zip(*bad.to_numpy().nonzero(), strict=True))
-        raise DataError(
-            f"{path}: row {row + 2}, column {columns[column]!r}: {frame.iat[row, column]!r} is not a finite number. "
+        value = frame.iat[row, column]
+        shown = "blank or NaN" if pd.isna(value) else repr(value) if isinstance(value, str) else str(value)
+        raise UsageError(
+            f"{path}: line {row + 2}, column {columns[column]!r}: {shown} is not a finite number. "
             "Fix or remove that row."
         )
     return numbers.astype("float32")
@@ -93,11 +95,11 @@ class TemperatureDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if not 0 <= val_fraction < 1:
-            raise DataError(f"val_fraction is {val_fraction}; it must be in [0, 1). Set --data.val_fraction.")
+            raise UsageError(f"val_fraction is {val_fraction}; it must be in [0, 1). Set --data.val_fraction.")
         if batch_size is not None and batch_size < 1:
-            raise DataError(f"batch_size is {batch_size}; it must be 1 or more. Set --data.batch_size.")
+            raise UsageError(f"batch_size is {batch_size}; it must be 1 or more. Set --data.batch_size.")
         if target_column in input_columns:
-            raise DataError(f"{target_column!r} is both an input and the target column; choose one role for it.")
+            raise UsageError(f"{target_column!r} is both an input and the target column; choose one role for it.")
         self.save_hyperparameters()
         self.csv_path = Path(csv_path) if csv_path is not None else None
         self.input_columns = list(input_columns)
@@ -127,17 +129,17 @@ class TemperatureDataModule(L.LightningDataModule):
     def split(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Training and validation row numbers: the last `int(val_fraction * rows)` of a seeded permutation."""
         n_val = int(self.val_fraction * rows)
+        if self.val_fraction > 0 and n_val < 2:
+            raise UsageError(
+                f"{self.source}: val_fraction {self.val_fraction} of {rows} rows holds out {n_val}; validation "
+                f"(and its R²) needs at least 2: set --data.val_fraction to at least 2/{rows}, or to 0 for none."
+            )
         if n_val == 0:
-            if self.val_fraction > 0:
-                raise DataError(
-                    f"{self.source}: val_fraction {self.val_fraction} of {rows} rows leaves no validation row; "
-                    f"set --data.val_fraction to at least 1/{rows}, or to 0 for no validation."
-                )
             if rows < 2:
-                raise DataError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")
+                raise UsageError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")
             return torch.arange(rows), torch.arange(0)
         if rows - n_val < 2:
-            raise DataError(
+            raise UsageError(
                 f"{self.source}: {rows} rows leave {rows - n_val} for training with val_fraction "
                 f"{self.val_fraction}; a line needs at least 2. Lower --data.val_fraction or add rows."
             )
@@ -176,12 +178,16 @@ class TemperatureDataModule(L.LightningDataModule):
         return self._loader(self.train_rows, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
-        return self._loader(self.val_rows, shuffle=False) if len(self.val_rows) else []
+        if len(self.val_rows):
+            return self._loader(self.val_rows, shuffle=False)
+        if self.trainer is not None and self.trainer.state.fn == "validate":
+            raise UsageError("this model was trained with val_fraction 0: no rows were held out to validate on.")
+        return []  # fit without validation: early stopping watches the training loss
 
     def test_dataloader(self) -> DataLoader:
         """`test` evaluates the held-out rows under `test/...` names: eleven readings leave no third set."""
         if not len(self.val_rows):
-            raise DataError("val_fraction is 0, so no rows were held out to test on; set --data.val_fraction.")
+            raise UsageError("val_fraction is 0, so no rows were held out to test on; set --data.val_fraction.")
         return self._loader(self.val_rows, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
@@ -194,7 +200,7 @@ class TemperatureDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.targets is not None and state_dict["rows"] != len(self.targets):
-            raise DataError(
+            raise UsageError(
                 f"the checkpoint was trained on {state_dict['rows']} rows but {self.source} has "
                 f"{len(self.targets)}; evaluate it on the data it was trained on."
             )

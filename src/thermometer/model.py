@@ -13,6 +13,8 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
+from thermometer.errors import UsageError
+
 Normalization = Literal["none", "scale", "standardize"]
 
 
@@ -116,7 +118,7 @@ class LitThermometer(L.LightningModule):
     ) -> None:
         super().__init__()
         if degree < 1:
-            raise ValueError(f"degree is {degree}; it must be 1 or more. Set --model.degree.")
+            raise UsageError(f"degree is {degree}; it must be 1 or more. Set --model.degree.")
         self.save_hyperparameters()
         self.input_columns = list(input_columns)
         self.thermometer = Thermometer(len(self.input_columns), degree, normalize, scale, init_weight, init_bias)
