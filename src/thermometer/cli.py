@@ -62,7 +62,7 @@ def _no_tips(record: logging.LogRecord) -> bool:
 
 
 def quiet_console(subcommand: str) -> None:
-    """Hide what a user cannot act on: Lightning's tips and a deprecation inside Lightning's own code."""
+    """Hide what a user cannot act on: Lightning's tips and warnings about Lightning's own code or our choices."""
     warnings.filterwarnings(
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
@@ -94,32 +94,28 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
         command = args[0]
     quiet_console(command)
     try:
-        return _cli(args)
+        return ThermometerCLI(
+            LitThermometer,
+            TemperatureDataModule,
+            parser_kwargs={
+                "description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5); `fit` by default.",
+                # A mistyped option then shows one usage line, not all hundred options.
+                **{name: {"usage": "%(prog)s [--config FILE] [--option value ...]"} for name in SUBCOMMANDS},
+            },
+            seed_everything_default=SEED,
+            trainer_defaults={
+                "max_epochs": 1000,
+                "log_every_n_steps": 1,
+                "enable_model_summary": False,
+                "logger": lazy_instance(TensorBoardLogger, save_dir=".", default_hp_metric=False),
+                "callbacks": [
+                    ModelCheckpoint(save_top_k=0, save_last=True),
+                    LearningRateMonitor(logging_interval="epoch"),
+                    RunSummary(),
+                ],
+            },
+            args=args,
+        )
     except (UsageError, MisconfigurationException) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _cli(args: list[str]) -> ThermometerCLI:
-    return ThermometerCLI(
-        LitThermometer,
-        TemperatureDataModule,
-        parser_kwargs={
-            "description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5); `fit` by default.",
-            # A mistyped option then shows one usage line, not all hundred options.
-            **{name: {"usage": "%(prog)s [--config FILE] [--option value ...]"} for name in SUBCOMMANDS},
-        },
-        seed_everything_default=SEED,
-        trainer_defaults={
-            "max_epochs": 1000,
-            "log_every_n_steps": 1,
-            "enable_model_summary": False,
-            "logger": lazy_instance(TensorBoardLogger, save_dir=".", default_hp_metric=False),
-            "callbacks": [
-                ModelCheckpoint(save_top_k=0, save_last=True),
-                LearningRateMonitor(logging_interval="epoch"),
-                RunSummary(),
-            ],
-        },
-        args=args,
-    )
