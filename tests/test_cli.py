@@ -1,6 +1,5 @@
 """End to end: the command line as a user types it, checked against the closed-form optimum and the book."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,10 +30,12 @@ def same_numbers(a: dict, b: dict) -> bool:
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
     """`python scripts/train.py`, once for the tests that only read what it wrote."""
-    os.chdir(tmp_path_factory.mktemp("default"))
-    sys.argv = ["train.py"]
-    main(["--trainer.enable_progress_bar=false"])
-    return Path("lightning_logs/version_0").resolve()
+    here = tmp_path_factory.mktemp("default")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(here)
+        patch.setattr(sys, "argv", ["train.py"])
+        main(["--trainer.enable_progress_bar=false"])
+    return here / "lightning_logs" / "version_0"
 
 
 def test_default_run_reaches_the_closed_form_optimum_and_stops_early(default_run):
