@@ -89,9 +89,10 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
     if args is None:  # from the shell: LightningCLI reads sys.argv itself
         sys.argv[1:] = with_subcommand(sys.argv[1:])
         command = sys.argv[1]
-    else:
+    else:  # from Python (tests, notebooks): the process's own sys.argv is not ours to read
         args = with_subcommand(list(args))
         command = args[0]
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
     quiet_console(command)
     try:
         return ThermometerCLI(
