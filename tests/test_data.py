@@ -57,6 +57,7 @@ def test_full_batch_by_default_and_batch_size_slices():
 def test_state_dict_restores_the_split():
     trained = loaded(split_seed=3)
     other = loaded(split_seed=4)
+    assert not torch.equal(other.val_rows, trained.val_rows)
     other.load_state_dict(trained.state_dict())
     assert torch.equal(other.val_rows, trained.val_rows)
     assert torch.equal(other.val_targets, trained.val_targets)

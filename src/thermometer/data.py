@@ -57,7 +57,7 @@ def read_readings(csv_path: Path | str, input_columns: Sequence[str], target_col
         raise UsageError(f"{path}: a header line but no rows of readings.")
     frame = frame[columns]
     numbers = frame.apply(pd.to_numeric, errors="coerce")
-    bad = numbers.isna() | ~numbers.abs().lt(math.inf)
+    bad = ~numbers.abs().lt(math.inf)  # NaN (blank or unparseable) and ±inf alike
     if bad.any().any():
         row, column = next((r, c) for r, c in zip(*bad.to_numpy().nonzero(), strict=True))
         value = frame.iat[row, column]
