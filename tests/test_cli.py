@@ -13,7 +13,7 @@ from tests.book import BOOK_TRAIN_ROWS, T_U
 from thermometer.cli import main
 
 ROOT = Path(__file__).parents[1]
-SCALARS = ["train/loss", "train/mse", "train/mae", "train/r2", "val/loss", "val/mse", "val/mae", "val/r2"]
+SCALARS = ["train/loss", "train/mae", "train/r2", "val/loss", "val/mae", "val/r2"]
 
 
 def events(run_dir: Path) -> EventAccumulator:
@@ -79,6 +79,9 @@ def test_event_file_has_metrics_parameters_learning_rate_and_hp_metric(default_r
     tags = acc.Tags()["scalars"]
     assert {*SCALARS, "weight", "bias", "lr-SGD", "hp_metric"} <= set(tags)
     assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weight")) == m["epochs"]
+    # TensorBoard's step is the epoch, counted from 0, for every metric.
+    assert {tag: [e.step for e in acc.Scalars(tag)] for tag in SCALARS} == dict.fromkeys(SCALARS, [*range(m["epochs"])])
+    assert acc.Scalars("val/loss")[-1].value == pytest.approx(m["val_loss"], rel=1e-5)
     assert acc.Scalars("weight")[-1].value == pytest.approx(m["weight"][0], rel=1e-6)
     assert acc.Scalars("bias")[-1].value == pytest.approx(m["bias"], rel=1e-6)
     assert acc.Scalars("lr-SGD")[0].value == pytest.approx(0.2)
