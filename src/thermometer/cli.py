@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from thermometer.callbacks import RunSummary
 from thermometer.data import TemperatureDataModule
-from thermometer.errors import UsageError
+from thermometer.errors import Diverged, UsageError
 from thermometer.model import LitThermometer
 
 SEED = 42
@@ -57,12 +57,17 @@ class ThermometerCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def _no_tips(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith("💡 Tip:")
+# Lightning's info lines a user cannot act on: tips, the seed (it is in config.yaml), absent accelerators, and
+# why fit stopped (the summary says it, with the reason).
+UNACTIONABLE = ("💡 Tip:", "Seed set to", "GPU available: False", "TPU available: False", "`Trainer.fit` stopped:")
+
+
+def _actionable(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(UNACTIONABLE)
 
 
 def quiet_console(subcommand: str) -> None:
-    """Hide what a user cannot act on: Lightning's tips and warnings about Lightning's own code or our choices."""
+    """Hide what a user cannot act on: Lightning's tips and notices, warnings about Lightning's code or our choices."""
     warnings.filterwarnings(
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
@@ -71,9 +76,10 @@ def quiet_console(subcommand: str) -> None:
     if subcommand != "fit":  # evaluating a checkpoint needs none of its training callbacks' state
         warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
         warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`", category=UserWarning)
-    for handler in logging.getLogger("lightning.pytorch").handlers:
-        if _no_tips not in handler.filters:
-            handler.addFilter(_no_tips)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            if _actionable not in handler.filters:
+                handler.addFilter(_actionable)
 
 
 def with_subcommand(args: list[str]) -> list[str]:
@@ -84,7 +90,8 @@ def with_subcommand(args: list[str]) -> list[str]:
 def main(args: list[str] | None = None) -> ThermometerCLI:
     """Run the command line (`sys.argv`, or `args` from Python); `fit` when no subcommand is given.
 
-    A mistake in the data or the options ends with one line on stderr and exit status 2.
+    A mistake in the data or the options ends with one line on stderr and exit status 2; a run whose loss
+    diverged ends with its diagnosis and exit status 1.
     """
     if args is None:  # from the shell: LightningCLI reads sys.argv itself
         sys.argv[1:] = with_subcommand(sys.argv[1:])
@@ -120,3 +127,5 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
     except (UsageError, MisconfigurationException) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Diverged:  # the run directory is complete and RunSummary has printed the diagnosis
+        raise SystemExit(1) from None
