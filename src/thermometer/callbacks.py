@@ -1,8 +1,10 @@
-"""What watches training: the run summary on the console and in `metrics.json`."""
+"""What watches training: the run summary on the console and in `metrics.json`, and the divergence diagnosis."""
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,10 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 
+from thermometer.errors import Diverged
 from thermometer.model import LitThermometer, least_squares, polynomial_features
+
+LOSSES = ("train/loss", "val/loss")
 
 
 def _loss(weight: torch.Tensor, bias: float, inputs: torch.Tensor, targets: torch.Tensor, degree: int) -> float | None:
@@ -30,55 +35,147 @@ def equation(weight: list[float], bias: float, names: list[str], target: str) ->
     return f"{target} = " + " + ".join(terms).replace("+ -", "- ")
 
 
+def finite_or_none(value: Any) -> Any:
+    """JSON has no inf or NaN: such numbers become null, in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    return value
+
+
 def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
-    """Why `fit` ended, in words."""
+    """Why `fit` ended, in words (divergence aside: `RunSummary` words that)."""
     if stopping.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
-        return (
-            f"early stopping: {stopping.monitor} improved by less than {abs(stopping.min_delta):g}"
-            f" in {stopping.patience} epochs"
-        )
+        change = f"improved by less than {abs(stopping.min_delta):g}" if stopping.min_delta else "did not improve"
+        return f"early stopping: {stopping.monitor} {change} in {stopping.patience} epochs"
     if stopping.stopping_reason_message:
         return f"early stopping: {stopping.stopping_reason_message}"
     return f"max_epochs={trainer.max_epochs} reached"
 
 
+def remedies(pl_module: LitThermometer, optimizer: torch.optim.Optimizer) -> str:
+    """What to change when the loss blows up: the chapter's three cures, minus those already taken."""
+    lr = optimizer.param_groups[0]["lr"]
+    cures = [f"lower the learning rate (--model.optimizer.lr {lr / 100:g})"]
+    if pl_module.thermometer.normalize == "none":
+        cures.append("normalise the input (--model.normalize standardize)")
+    if not isinstance(optimizer, torch.optim.Adam):
+        cures.append("use Adam (--model.optimizer Adam --model.optimizer.lr 0.1)")
+    return ", ".join(cures[:-1]) + (" or " if len(cures) > 1 else "") + cures[-1]
+
+
 class RunSummary(L.Callback):
-    """At the end of `fit`, the learned equation against the closed-form optimum.
+    """At the end of `fit`, the learned equation against the closed-form optimum, or why training diverged.
 
     Printed on the console and written to `metrics.json` in the run directory; the best monitored loss becomes
-    TensorBoard's `hp_metric`.
+    TensorBoard's `hp_metric`. Each epoch it notes a few numbers (so checkpoints stay small): the first and last
+    losses, the epoch with the lowest monitored loss, each loss's last finite value and the first that was not.
+    A diverged run (a loss went inf or NaN, or training ended worse than it began) raises `Diverged` once
+    everything is written.
     """
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.best: dict[str, float] = {}
+        self.last_finite: dict[str, tuple[int, float]] = {}
+        self.not_finite: tuple[str, float, int] | None = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
+        epoch, metrics = trainer.current_epoch + 1, trainer.callback_metrics
+        self.last = {name: metrics[name].item() for name in LOSSES if name in metrics}
+        self.first = self.first or self.last
+        for name, value in self.last.items():
+            if math.isfinite(value):
+                self.last_finite[name] = (epoch, value)
+            elif self.not_finite is None:
+                self.not_finite = (name, value, epoch)
+        monitor = next(c.monitor for c in trainer.checkpoint_callbacks if c.monitor)
+        if self.last.get(monitor, math.inf) < self.best.get(monitor, math.inf):
+            self.best = {"epoch": epoch, **self.last}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("first", "last", "best", "last_finite", "not_finite")}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.__dict__.update(state_dict)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
         summary = self.summarize(trainer, pl_module)
         self.report(trainer, summary)
+        if summary["diverged"]:
+            raise Diverged(summary["diverged"])
 
-    @staticmethod
-    def summarize(trainer: L.Trainer, pl_module: LitThermometer) -> dict[str, Any]:
+    def divergence(self, trainer: L.Trainer, pl_module: LitThermometer) -> tuple[str, str] | None:
+        """The stop reason and the diagnosis of a run whose loss blew up; None if training went downhill."""
+        if self.not_finite is not None:
+            name, value, epoch = self.not_finite
+            what = when = f"{name} became {value} at epoch {epoch}"
+            if name in self.last_finite:
+                finite_epoch, finite = self.last_finite[name]
+                when += f" (last finite {finite:.5g} at epoch {finite_epoch})"
+        elif self.last.get("train/loss", -math.inf) > self.first.get("train/loss", math.inf):
+            first, last = self.first["train/loss"], self.last["train/loss"]
+            what = when = f"train/loss rose from {first:.5g} at epoch 1 to {last:.5g} at epoch {trainer.current_epoch}"
+        else:
+            return None
+        optimizer = trainer.optimizers[0]
+        return f"diverged: {what}", (
+            f"training diverged: {when}. The steps of {type(optimizer).__name__} with lr "
+            f"{optimizer.param_groups[0]['lr']:g} overshoot the minimum: {remedies(pl_module, optimizer)}."
+        )
+
+    def overfitting(self) -> dict[str, Any] | None:
+        """Figure 5.14 B in numbers: validation loss risen since its best epoch while training loss kept falling."""
+        best, last = self.best, self.last
+        if (
+            "val/loss" in best
+            and last["val/loss"] > best["val/loss"] * 1.001
+            and last["train/loss"] < best["train/loss"]
+        ):
+            return {"since_epoch": best["epoch"], **{name: [best[name], last[name]] for name in LOSSES}}
+        return None
+
+    def summarize(self, trainer: L.Trainer, pl_module: LitThermometer) -> dict[str, Any]:
         data = trainer.datamodule
-        degree = pl_module.thermometer.degree
-        weight, bias = pl_module.thermometer.raw_parameters()
-        best_weight, best_bias = least_squares(data.train_inputs, data.train_targets, degree)
+        model = pl_module.thermometer
+        weight, bias = model.raw_parameters()
+        best_weight, best_bias = least_squares(data.train_inputs, data.train_targets, model.degree)
         rows = {"train": (data.train_inputs, data.train_targets), "val": (data.val_inputs, data.val_targets)}
         stopping = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
         best = next(c for c in trainer.checkpoint_callbacks if c.monitor)
         last = next(c for c in trainer.checkpoint_callbacks if c.save_last)
+        diverged = self.divergence(trainer, pl_module)
+        stopped, diverged = diverged or (stop_reason(trainer, stopping), None)
         return {
             "equation": equation(weight.tolist(), bias, pl_module.feature_names, data.target_column),
             "features": pl_module.feature_names,
             "target": data.target_column,
             "weight": weight.tolist(),
             "bias": bias,
-            **{f"{stage}_loss": _loss(weight, bias, *xy, degree) for stage, xy in rows.items()},
+            **{f"{stage}_loss": _loss(weight, bias, *xy, model.degree) for stage, xy in rows.items()},
+            "trained": {
+                "normalization": pl_module.normalization,
+                "features": pl_module.trained_feature_names,
+                "weight": model.weight.tolist(),
+                "bias": model.bias.item(),
+            },
+            "last_epoch": self.last,
             "closed_form": {
                 "weight": best_weight.tolist(),
                 "bias": best_bias,
-                **{f"{stage}_loss": _loss(best_weight, best_bias, *xy, degree) for stage, xy in rows.items()},
+                **{f"{stage}_loss": _loss(best_weight, best_bias, *xy, model.degree) for stage, xy in rows.items()},
             },
             "epochs": trainer.current_epoch,
-            "stop_reason": stop_reason(trainer, stopping),
+            "stop_reason": stopped,
+            "diverged": diverged,
+            "overfitting": self.overfitting(),
             "monitor": best.monitor,
             "best_loss": best.best_model_score.item() if best.best_model_score is not None else None,
+            "best_epoch": self.best.get("epoch") if best.best_model_path else None,
             "best_checkpoint": str(Path(best.best_model_path)) if best.best_model_path else None,
             "last_checkpoint": str(Path(last.last_model_path)),
         }
@@ -86,27 +183,49 @@ class RunSummary(L.Callback):
     @rank_zero_only
     def report(self, trainer: L.Trainer, summary: dict[str, Any]) -> None:
         run_dir = Path(trainer.log_dir)
-        (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (run_dir / "metrics.json").write_text(json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n")
         if summary["best_loss"] is not None:
             trainer.logger.log_hyperparams(trainer.logger.hparams, {"hp_metric": summary["best_loss"]})
-        cf = summary["closed_form"]
-        optimum = equation(cf["weight"], cf["bias"], summary["features"], summary["target"])
-        lines = [
-            "",
-            f"Learned:      {summary['equation']}",
-            f"Closed form:  {optimum}   (least squares, same rows)",
+        where = [
+            f"Run:          {run_dir}   (metrics.json, checkpoints/, config.yaml)",
+            f"Watch:        tensorboard --logdir {Path(trainer.logger.root_dir)}",
+        ]
+        if summary["diverged"]:
+            print("\n".join(["", f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}", *where]))
+            print(f"error: {summary['diverged']}", file=sys.stderr)
+            return
+        print("\n".join(["", *self.results(summary), *where]))
+
+    @staticmethod
+    def results(summary: dict[str, Any]) -> list[str]:
+        """The summary's lines about what was learned, how well, and why it stopped."""
+        cf, trained, last = summary["closed_form"], summary["trained"], summary["last_epoch"]
+        lines = [f"Learned:      {summary['equation']}"]
+        if trained["normalization"]:
+            as_trained = equation(trained["weight"], trained["bias"], trained["features"], summary["target"])
+            lines.append(f"Trained as:   {as_trained}   with {', '.join(trained['normalization'])}")
+        lines += [
+            f"Closed form:  {equation(cf['weight'], cf['bias'], summary['features'], summary['target'])}"
+            "   (least squares, same rows)",
             f"Train loss:   {summary['train_loss']:.6g}   (optimum {cf['train_loss']:.6g},"
             f" gap {summary['train_loss'] - cf['train_loss']:.2g})",
         ]
         if summary["val_loss"] is not None:
             lines.append(f"Val loss:     {summary['val_loss']:.6g}   (optimum's {cf['val_loss']:.6g})")
+        if "train/loss" in last and f"{last['train/loss']:.6g}" != f"{summary['train_loss']:.6g}":
+            lines.append(
+                f"Last epoch:   train/loss {last['train/loss']:.6g}   (before the epoch's step, as the book prints it)"
+            )
         if summary["best_checkpoint"]:
             lines.append(
-                f"Best:         {summary['monitor']} {summary['best_loss']:.6g} in {summary['best_checkpoint']}"
+                f"Best:         {summary['monitor']} {summary['best_loss']:.6g} at epoch {summary['best_epoch']},"
+                f" kept in {summary['best_checkpoint']}"
             )
-        lines += [
-            f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}",
-            f"Run:          {run_dir}   (metrics.json, checkpoints/, config.yaml)",
-            f"Watch:        tensorboard --logdir {Path(trainer.logger.root_dir)}",
-        ]
-        print("\n".join(lines))
+        if overfit := summary["overfitting"]:
+            (val_best, val_end), (train_best, train_end) = overfit["val/loss"], overfit["train/loss"]
+            lines.append(
+                f"Overfitting:  since epoch {overfit['since_epoch']} val/loss rose from {val_best:.4g} to {val_end:.4g}"
+                f" while train/loss fell from {train_best:.4g} to {train_end:.4g} (Figure 5.14 B)"
+            )
+        lines.append(f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}")
+        return lines

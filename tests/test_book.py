@@ -1,0 +1,159 @@
+"""The chapter's experiments, `configs/book/*.yaml`, against the numbers the book prints.
+
+The book prints the loss computed during an epoch, before that epoch's step: TensorBoard's `train/loss` at
+step `epoch - 1`. Lightning validates after the step, so its `val/loss` at epoch k is the book's at epoch k + 1.
+Losses printed with 6 decimals are checked to `rel=1e-5`; those printed with 4 to one unit of their last digit,
+where float32 may differ (the reference says so).
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import Run
+from thermometer.cli import main
+
+ROOT = Path(__file__).parents[1]
+BOOK = ROOT / "configs" / "book"
+FOUR_DECIMALS = 1e-4
+
+
+def book_config(name: str) -> list[str]:
+    return ["--config", str(BOOK / f"{name}.yaml")]
+
+
+def curve(run_dir: Path, tag: str) -> dict[int, float]:
+    """Every value of a scalar, by epoch (1-based, as the book counts)."""
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # 0: keep every value
+    accumulator.Reload()
+    return {event.step + 1: event.value for event in accumulator.Scalars(tag)}
+
+
+def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), *book_config("01_diverge")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    [diagnosis] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert diagnosis.startswith("error: training diverged: train/loss became inf at epoch 11 (last finite 9.09"), (
+        diagnosis
+    )
+    for remedy in ("--model.optimizer.lr 0.0001", "--model.normalize standardize", "--model.optimizer Adam"):
+        assert remedy in diagnosis
+    run = tmp_path / "lightning_logs" / "version_0"
+    assert "Run:          lightning_logs/version_0" in done.stdout
+    m = Run(run).metrics
+    assert m["epochs"] == 11
+    assert m["stop_reason"] == "diverged: train/loss became inf at epoch 11"
+    assert m["diverged"] == diagnosis.removeprefix("error: ")
+    losses = curve(run, "train/loss")
+    assert list(losses) == list(range(1, 12))  # everything before the blow-up was logged
+    assert losses[1] == pytest.approx(1763.8846, rel=1e-5)
+    assert losses[2] == pytest.approx(5.80e6, rel=1e-3)
+    assert losses[3] == pytest.approx(1.94e10, rel=1e-3)
+    assert losses[10] == pytest.approx(9.09e34, rel=1e-3)
+    assert losses[11] == float("inf")
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "config.yaml").is_file()
+
+
+def test_02_small_lr_barely_moves_the_bias(cli):
+    m = cli(*book_config("02_small_lr")).metrics
+    assert m["weight"][0] == pytest.approx(0.2327, abs=1e-4)
+    assert m["bias"] == pytest.approx(-0.0438, abs=1e-4)
+    assert m["last_epoch"]["train/loss"] == pytest.approx(29.022669, rel=1e-5)
+    assert m["epochs"] == 100 and m["stop_reason"] == "max_epochs=100 reached"
+
+
+def test_03_scaled_reaches_the_optimum_in_t_un_units_with_the_books_trajectory(cli):
+    run = cli(*book_config("03_scaled"))
+    m = run.metrics
+    assert m["trained"]["normalization"] == ["t_un = 0.1 * t_u"] and m["trained"]["features"] == ["t_un"]
+    assert m["trained"]["weight"][0] == pytest.approx(5.3671, abs=1e-4)
+    assert m["trained"]["bias"] == pytest.approx(-17.3012, abs=1e-4)
+    assert m["weight"][0] == pytest.approx(0.53671, abs=1e-5)  # raw units: w_un / 10
+    assert m["last_epoch"]["train/loss"] == pytest.approx(2.927648, rel=1e-5)
+    assert m["weight"][0] == pytest.approx(m["closed_form"]["weight"][0], rel=2e-4)
+    book = [7.860116, 3.828538, 3.092191, 2.957697, 2.933134, 2.928648, 2.927830, 2.927679, 2.927652, 2.927647]
+    losses = curve(run.path, "train/loss")
+    assert [losses[epoch] for epoch in range(500, 5001, 500)] == pytest.approx(book, rel=1e-5)
+
+
+def test_04_adam_copes_with_raw_t_u(cli):
+    run = cli(*book_config("04_adam"))
+    m = run.metrics
+    assert m["weight"][0] == pytest.approx(0.5367, abs=1e-4)
+    assert m["bias"] == pytest.approx(-17.3021, abs=1e-4)
+    assert m["last_epoch"]["train/loss"] == pytest.approx(2.927646, rel=1e-5)
+    losses = curve(run.path, "train/loss")
+    assert [losses[epoch] for epoch in (500, 1000, 1500, 2000)] == pytest.approx(
+        [7.612903, 3.086700, 2.928578, 2.927646], rel=1e-5
+    )
+
+
+def test_05_split_matches_the_books_training_and_validation_losses(cli):
+    run = cli(*book_config("05_split"))
+    m = run.metrics
+    assert m["trained"]["weight"][0] == pytest.approx(5.1964, abs=1e-4)
+    assert m["trained"]["bias"] == pytest.approx(-16.7512, abs=1e-4)
+    assert m["last_epoch"]["train/loss"] == pytest.approx(3.0125, abs=FOUR_DECIMALS)
+    assert m["val_loss"] == pytest.approx(3.575525, rel=1e-5)  # the reference's Lightning value
+    book_train = {1: 66.5811, 2: 38.8626, 3: 33.3475, 500: 7.1454, 1000: 3.5940, 1500: 3.0942, 2000: 3.0238}
+    book_train |= {2500: 3.0139, 3000: 3.0125}
+    book_val = {2: 64.0434, 3: 39.4590, 500: 9.1252, 1000: 5.3110, 1500: 4.1611, 2000: 3.7693, 2500: 3.6279}
+    book_val |= {3000: 3.5756}
+    train, val = curve(run.path, "train/loss"), curve(run.path, "val/loss")
+    assert {epoch: train[epoch] for epoch in book_train} == pytest.approx(book_train, abs=FOUR_DECIMALS)
+    assert {epoch: val[epoch - 1] for epoch in book_val} == pytest.approx(book_val, abs=FOUR_DECIMALS)
+
+
+def test_06_quadratic_fits_the_training_rows_better_and_validates_worse(cli):
+    m = cli(*book_config("06_quadratic")).metrics
+    optimum = m["closed_form"]
+    assert m["features"] == ["t_u", "t_u^2"]
+    assert m["weight"] == pytest.approx(optimum["weight"], rel=1e-3)
+    assert m["train_loss"] == pytest.approx(optimum["train_loss"], rel=1e-5)
+    assert m["val_loss"] == pytest.approx(optimum["val_loss"], rel=1e-4)
+    line_train, line_val = 3.01229, 3.54439  # the line's optimum on the same split (05_split)
+    assert m["train_loss"] == pytest.approx(1.79498, rel=1e-5)
+    assert m["val_loss"] == pytest.approx(4.79306, rel=1e-4)
+    assert m["train_loss"] < line_train and m["val_loss"] > line_val
+
+
+def test_07_overfit_val_loss_turns_up_and_early_stopping_keeps_the_minimum(cli):
+    run = cli(*book_config("07_overfit"))
+    m = run.metrics
+    train, val = curve(run.path, "train/loss"), curve(run.path, "val/loss")
+    best = min(val, key=val.get)
+    last = max(val)
+    assert val[last] > 1.1 * val[best]  # validation turned and rose ...
+    assert train[last] < train[best]  # ... while the training loss kept falling
+    assert m["best_epoch"] == best and m["best_loss"] == pytest.approx(val[best], rel=1e-6)
+    assert m["stop_reason"] == "early stopping: val/loss did not improve in 500 epochs"
+    assert m["epochs"] == last == best + 500 < 5000
+    assert m["overfitting"]["since_epoch"] == best
+    checkpoint = torch.load(run.path / "checkpoints" / "best.ckpt", weights_only=True)
+    assert checkpoint["epoch"] == best - 1  # Lightning counts epochs from 0
+    best_ckpt = str(run.path / "checkpoints" / "best.ckpt")
+    validate = main(["validate", "--ckpt_path", best_ckpt, "--trainer.enable_progress_bar=false"])
+    assert validate.trainer.callback_metrics["val/loss"].item() == pytest.approx(val[best], rel=1e-5)
+
+
+def test_a_default_run_with_a_learning_rate_that_blows_up_is_diagnosed(cli, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("--model.optimizer.lr", "5")
+    assert exit_.value.code == 1
+    m = Run(Path("lightning_logs/version_0")).metrics
+    assert m["stop_reason"].startswith("diverged: train/loss rose from ")
+    diagnosis = capsys.readouterr().err.strip().splitlines()[-1]
+    assert diagnosis.startswith("error: training diverged: train/loss rose from")
+    remedies = "lower the learning rate (--model.optimizer.lr 0.05) or use Adam (--model.optimizer Adam"
+    assert diagnosis.endswith(f"{remedies} --model.optimizer.lr 0.1).")  # already standardized: no such advice
