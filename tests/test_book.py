@@ -6,6 +6,7 @@ Losses printed with 6 decimals are checked to `rel=1e-5`; those printed with 4 t
 where float32 may differ (the reference says so).
 """
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,29 @@ def test_a_default_run_with_a_learning_rate_that_blows_up_is_diagnosed(cli, caps
     assert diagnosis.startswith("error: training diverged: train/loss rose from")
     remedies = "lower the learning rate (--model.optimizer.lr 0.05) or use Adam (--model.optimizer Adam"
     assert diagnosis.endswith(f"{remedies} --model.optimizer.lr 0.1).")  # already standardized: no such advice
+
+
+def figure_5_14_commands() -> dict[str, list[str]]:
+    """The README's commands for Figure 5.14's scenarios, as arguments of `scripts/train.py`."""
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line[:5] in ("| A: ", "| C: ", "| D: ")]
+    commands = {}
+    for row in rows:
+        args = shlex.split(row.split("`")[1])[2:]  # after `python scripts/train.py`
+        commands[row[2]] = [str(ROOT / arg) if arg.startswith("configs/") else arg for arg in args]
+    return commands
+
+
+@pytest.mark.parametrize("scenario", ["A", "C", "D"])  # B is 07_overfit, above
+def test_figure_5_14_scenarios_in_the_readme_do_what_they_say(scenario, cli):
+    run = cli(*figure_5_14_commands()[scenario])
+    train, val = curve(run.path, "train/loss"), curve(run.path, "val/loss")
+    first, last = 1, max(train)
+    if scenario == "A":  # neither falls
+        assert train[last] > 0.9 * train[first] and val[last] > 0.9 * val[first]
+    else:  # validation falls, every epoch
+        assert all(val[epoch + 1] <= val[epoch] * (1 + 1e-5) for epoch in range(first, last))
+        assert val[last] < 0.1 * val[first]
+    if scenario == "C":  # ... together with training
+        assert val[last] == pytest.approx(train[last], rel=0.02)
+    if scenario == "D":  # ... but stays above it
+        assert val[last] > 1.1 * train[last]
