@@ -1,4 +1,8 @@
-"""What watches training: the run summary on the console and in `metrics.json`, and the divergence diagnosis."""
+"""What watches training and reports it: summary, figures and predictions.
+
+The run summary (console and `metrics.json`) with the divergence diagnosis, the figures (TensorBoard and PNGs),
+and the predictions file of `predict`.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import BasePredictionWriter, EarlyStopping
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from thermometer.errors import Diverged
+from thermometer.errors import Diverged, UsageError
 from thermometer.model import LitThermometer, least_squares, polynomial_features
 
 LOSSES = ("train/loss", "val/loss")
@@ -229,3 +234,181 @@ class RunSummary(L.Callback):
             )
         lines.append(f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}")
         return lines
+
+
+class Figures(L.Callback):
+    """The pictures of learning: the fit drawn over the readings, the loss landscape, training against validation.
+
+    TensorBoard's images tab gets `fit` at the start (step 0), after scheduled epochs (step = epochs done) and at
+    the end, so its slider shows the line moving into place, and `loss_landscape` at the end; the run directory gets
+    `fit.png` and `loss_landscape.png`. Its custom-scalars tab charts training and validation loss together.
+    The fit is drawn for one input column; the landscape for the line `w * t_u + b` (degree 1).
+
+    Args:
+        every_n_epochs: draw the fit after every N epochs; by default after epochs 1, 2, 4, 8, ... (doubling):
+            dense where the line moves most, and only 13 images in 5000 epochs.
+        max_points: the most readings drawn, a seeded random subset of a bigger CSV, so that a frame stays cheap.
+
+    """
+
+    def __init__(self, every_n_epochs: int | None = None, max_points: int = 1000) -> None:
+        if every_n_epochs is not None and every_n_epochs < 1:
+            raise UsageError(f"every_n_epochs is {every_n_epochs}; it must be 1 or more. Set --figures.every_n_epochs.")
+        self.every_n_epochs, self.max_points = every_n_epochs, max_points
+        self.path: list[tuple[float, float]] = []
+        self.fit = None
+        self.drawn = -1
+
+    def due(self, epoch: int) -> bool:
+        """Whether the fit is drawn after this epoch."""
+        if self.every_n_epochs:
+            return epoch % self.every_n_epochs == 0
+        return epoch & (epoch - 1) == 0  # a power of two
+
+    @staticmethod
+    def line(pl_module: LitThermometer) -> bool:
+        """The landscape is drawn over (weight, bias): one input, degree 1."""
+        return len(pl_module.input_columns) == 1 and pl_module.thermometer.degree == 1
+
+    @staticmethod
+    def trained_parameters(pl_module: LitThermometer) -> tuple[float, float]:
+        return pl_module.thermometer.weight[0].item(), pl_module.thermometer.bias.item()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
+        self.path = [self.trained_parameters(pl_module)] if self.line(pl_module) else []
+        if not trainer.is_global_zero:
+            return
+        for experiment in self.experiments(trainer):
+            experiment.add_custom_scalars(
+                {
+                    "training against validation": {
+                        name: ["Multiline", [f"^train/{key}$", f"^val/{key}$"]]
+                        for name, key in (("loss (MSE)", "loss"), ("mean absolute error", "mae"), ("R²", "r2"))
+                    }
+                }
+            )
+        if len(pl_module.input_columns) == 1:
+            self.fit = self.fit_figure(trainer.datamodule, pl_module)
+            self.draw_fit(trainer, pl_module, 0)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
+        epoch = trainer.current_epoch + 1
+        if self.path:
+            self.path.append(self.trained_parameters(pl_module))
+        if self.fit is not None and self.due(epoch):
+            self.draw_fit(trainer, pl_module, epoch)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
+        if self.fit is None:
+            return
+        epochs, run_dir = trainer.current_epoch, Path(trainer.log_dir)
+        if self.drawn != epochs:
+            self.draw_fit(trainer, pl_module, epochs)
+        self.fit.figure.savefig(run_dir / "fit.png")
+        if self.path:
+            from thermometer.figures import pixels  # see fit_figure
+
+            landscape = self.landscape(trainer, pl_module)
+            landscape.savefig(run_dir / "loss_landscape.png")
+            for experiment in self.experiments(trainer):
+                experiment.add_image("loss_landscape", pixels(landscape), epochs, dataformats="HWC")
+
+    @staticmethod
+    def experiments(trainer: L.Trainer) -> list[Any]:
+        """TensorBoard's writers among the trainer's loggers."""
+        return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+    def subsample(self, rows: torch.Tensor) -> torch.Tensor:
+        if len(rows) <= self.max_points:
+            return rows
+        return rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[: self.max_points]]
+
+    def fit_figure(self, data: Any, pl_module: LitThermometer) -> Any:
+        # matplotlib takes half a second to import: only runs that draw pay for it.
+        from thermometer.figures import FitFigure
+
+        train, val = (
+            self.subsample(torch.arange(len(data.train_targets))),
+            self.subsample(torch.arange(len(data.val_targets))),
+        )
+        t_u = torch.cat([data.train_inputs[:, 0], data.val_inputs[:, 0]])
+        low, high = t_u.min().item(), t_u.max().item()
+        margin = 0.05 * (high - low or 1.0)
+        self.xs = torch.linspace(low - margin, high + margin, 200)[:, None]
+        weight, bias = least_squares(data.train_inputs, data.train_targets, pl_module.thermometer.degree)
+        closed_form = polynomial_features(self.xs.double(), pl_module.thermometer.degree) @ weight + bias
+        return FitFigure(
+            (data.train_inputs[train, 0].numpy(), data.train_targets[train].numpy()),
+            (data.val_inputs[val, 0].numpy(), data.val_targets[val].numpy()),
+            self.xs[:, 0].numpy(),
+            closed_form.numpy(),
+            pl_module.input_columns[0],
+            data.target_column,
+        )
+
+    @rank_zero_only
+    def draw_fit(self, trainer: L.Trainer, pl_module: LitThermometer, epoch: int) -> None:
+        with torch.no_grad():
+            curve = pl_module.thermometer(self.xs).numpy()
+        weight, bias = pl_module.thermometer.raw_parameters()
+        when = "Start" if epoch == 0 else f"After {epoch} epoch{'s' if epoch > 1 else ''}"
+        learned = equation(weight.tolist(), bias, pl_module.feature_names, trainer.datamodule.target_column)
+        if len(learned) > 60:  # a long polynomial would not fit the title
+            learned = f"a degree-{pl_module.thermometer.degree} polynomial in {pl_module.input_columns[0]}"
+        title = f"{when}: {learned}"
+        image = self.fit.draw(curve, title)
+        for experiment in self.experiments(trainer):
+            experiment.add_image("fit", image, epoch, dataformats="HWC")
+        self.drawn = epoch
+
+    def landscape(self, trainer: L.Trainer, pl_module: LitThermometer) -> Any:
+        from thermometer.figures import loss_landscape  # see fit_figure
+
+        data, model = trainer.datamodule, pl_module.thermometer
+        t_un = model.normalized(data.train_inputs)
+        weight, bias = least_squares(t_un, data.train_targets)
+        [name] = pl_module.trained_feature_names
+        optimizer = trainer.optimizers[0]
+        how = f"{type(optimizer).__name__} lr {optimizer.param_groups[0]['lr']:g}"
+        units = f", {pl_module.normalization[0]}" if pl_module.normalization else ""
+        return loss_landscape(
+            t_un[:, 0].numpy(),
+            data.train_targets.numpy(),
+            self.path,
+            (weight[0].item(), bias),
+            name,
+            f"Training loss of {data.target_column} = w * {name} + b{units}\nand the path of {how}",
+        )
+
+
+class PredictionWriter(BasePredictionWriter):
+    """`predict` writes `predictions.csv` into the checkpoint's run directory: the readings and the predictions.
+
+    An existing file is never overwritten: the next free name (`predictions-2.csv`, ...) is taken.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="epoch")
+
+    def write_on_epoch_end(
+        self, trainer: L.Trainer, pl_module: LitThermometer, predictions: Any, batch_indices: Any
+    ) -> None:
+        if not trainer.is_global_zero:
+            return
+        data = trainer.datamodule
+        frame = data.predict_frame.copy()
+        column = f"{data.target_column}_predicted"
+        frame[column] = torch.cat(predictions).numpy()
+        checkpoint = Path(trainer.ckpt_path)
+        run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+        for n in range(1, 10_000):
+            path = run_dir / ("predictions.csv" if n == 1 else f"predictions-{n}.csv")
+            try:
+                with path.open("x", newline="") as file:  # "x": fails rather than overwrite, even in a race
+                    frame.to_csv(file, index=False)
+                break
+            except FileExistsError:
+                continue
+        if len(frame) <= 20:
+            print(frame.to_string(index=False, float_format="{:.6g}".format))
+        print(f"Predictions:  {path}   ({len(frame)} readings; column {column})")

@@ -8,14 +8,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from thermometer.callbacks import RunSummary
+from thermometer.callbacks import Figures, PredictionWriter, RunSummary
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import Diverged, UsageError
 from thermometer.model import LitThermometer
@@ -29,12 +30,24 @@ def monitored_loss(val_fraction: float) -> str:
     return "val/loss" if val_fraction > 0 else "train/loss"
 
 
+class SaveFitConfig(SaveConfigCallback):
+    """`config.yaml` in the run directory of `fit` only: evaluating or predicting from a checkpoint trains nothing."""
+
+    def setup(self, trainer: Trainer, pl_module: LitThermometer, stage: str) -> None:
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
+
+
 class ThermometerCLI(LightningCLI):
-    """LightningCLI with early stopping and the best checkpoint as `--early_stopping.*` and `--checkpoint.*`."""
+    """LightningCLI with early stopping, the best checkpoint and the figures as options of their own.
+
+    `--early_stopping.*`, `--checkpoint.*` and `--figures.*`. Checkpoints are loaded weights-only (no pickled code).
+    """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(Figures, "figures")
         parser.set_defaults(
             {
                 "model.optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.2}},
@@ -48,18 +61,57 @@ class ThermometerCLI(LightningCLI):
             parser.link_arguments("data.val_fraction", target, compute_fn=monitored_loss)
         parser.link_arguments("data.input_columns", "model.input_columns")
 
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        if config.get("weights_only") is None:
+            config.weights_only = True
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         # Mistakes end here, before the trainer or a run directory exists.
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if ckpt_path and not Path(ckpt_path).is_file():
-            raise UsageError(f"--ckpt_path {ckpt_path}: no such file; give a .ckpt from lightning_logs/*/checkpoints/.")
-        self.datamodule.load()
+        if ckpt_path:
+            check_checkpoint(Path(ckpt_path), self.datamodule)
+        if self.subcommand == "predict":
+            if not ckpt_path:
+                raise UsageError("predict converts readings with a trained model: give --ckpt_path <checkpoint>.")
+            self.datamodule.load_predict()
+            kwargs["logger"] = False  # predictions.csv goes into the checkpoint's own run directory
+            kwargs["enable_progress_bar"] = False  # one batch; the table of predictions is the output
+        else:
+            self.datamodule.load()
         return super().instantiate_trainer(**kwargs)
 
 
-# Lightning's info lines a user cannot act on: tips, the seed (it is in config.yaml), absent accelerators, and
-# why fit stopped (the summary says it, with the reason).
-UNACTIONABLE = ("💡 Tip:", "Seed set to", "GPU available: False", "TPU available: False", "`Trainer.fit` stopped:")
+def check_checkpoint(path: Path, data: TemperatureDataModule) -> None:
+    """Raise `UsageError` unless `path` is a checkpoint of this project's model for the data's columns."""
+    if not path.is_file():
+        raise UsageError(f"--ckpt_path {path}: no such file; give a .ckpt from lightning_logs/*/checkpoints/.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and torch raise many kinds
+        reason = str(error).strip().splitlines()[0]
+        raise UsageError(f"--ckpt_path {path}: not a checkpoint that loads weights-only ({reason}).") from None
+    trained_on = checkpoint.get("datamodule_hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
+    if "input_columns" not in trained_on:
+        raise UsageError(f"--ckpt_path {path}: not a checkpoint of this project (no thermometer data settings in it).")
+    if list(trained_on["input_columns"]) != data.input_columns:
+        columns = ", ".join(trained_on["input_columns"])
+        raise UsageError(
+            f"--ckpt_path {path} was trained on input columns {list(trained_on['input_columns'])}, "
+            f'the data has {data.input_columns}: add --data.input_columns "[{columns}]".'
+        )
+
+
+# Lightning's info lines a user cannot act on: tips, the seed (it is in config.yaml), absent accelerators, why
+# fit stopped (the summary says it, with the reason), and restoring ("Loaded model weights from ..." stays).
+UNACTIONABLE = (
+    "💡 Tip:",
+    "Seed set to",
+    "GPU available: False",
+    "TPU available: False",
+    "`Trainer.fit` stopped:",
+    "Restoring states from the checkpoint path",
+)
 
 
 def _actionable(record: logging.LogRecord) -> bool:
@@ -76,6 +128,8 @@ def quiet_console(subcommand: str) -> None:
     if subcommand != "fit":  # evaluating a checkpoint needs none of its training callbacks' state
         warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
         warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`", category=UserWarning)
+    if subcommand == "predict":  # PredictionWriter writes rows in order and needs no batch indices
+        warnings.filterwarnings("ignore", message="Couldn't infer the batch indices", category=UserWarning)
     for name in ("lightning.pytorch", "lightning.fabric"):
         for handler in logging.getLogger(name).handlers:
             if _actionable not in handler.filters:
@@ -111,6 +165,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                 **{name: {"usage": "%(prog)s [--config FILE] [--option value ...]"} for name in SUBCOMMANDS},
             },
             seed_everything_default=SEED,
+            save_config_callback=SaveFitConfig,
             trainer_defaults={
                 "max_epochs": 1000,
                 "log_every_n_steps": 1,
@@ -120,6 +175,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                     ModelCheckpoint(save_top_k=0, save_last=True),
                     LearningRateMonitor(logging_interval="epoch"),
                     RunSummary(),
+                    PredictionWriter(),
                 ],
             },
             args=args,

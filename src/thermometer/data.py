@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
@@ -20,29 +21,34 @@ BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 
 
 class Readings(Dataset):
-    """Readings held as two tensors and fetched a whole batch at a time by an index tensor.
+    """Readings held as tensors (inputs, and targets unless predicting) and fetched a batch at a time by index.
 
-    Indexing with a tensor of row numbers slices both tensors at once, so a batch never goes
-    through the per-row default collate.
+    Indexing with a tensor of row numbers slices the tensors at once, so a batch never goes through the per-row
+    default collate.
     """
 
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
-        self.inputs, self.targets = inputs, targets
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> None:
+        self.tensors = (inputs,) if targets is None else (inputs, targets)
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.tensors[0])
 
-    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, ...]:
         rows = torch.as_tensor(rows)
-        return self.inputs[rows], self.targets[rows]
+        return tuple(tensor[rows] for tensor in self.tensors)
 
 
-def read_readings(csv_path: Path | str, input_columns: Sequence[str], target_column: str) -> pd.DataFrame:
-    """Read the input and target columns of a CSV as float32, or raise `UsageError` saying what is wrong."""
+def read_readings(
+    csv_path: Path | str, input_columns: Sequence[str], target_column: str | None, option: str = "--data.csv_path"
+) -> pd.DataFrame:
+    """Read the input and target columns of a CSV as float32, or raise `UsageError` saying what is wrong.
+
+    `target_column` None reads the inputs only (readings to predict from); `option` names the file's option.
+    """
     path = Path(csv_path)
     if not path.is_file():
-        raise UsageError(f"{path}: no such file. Give an existing CSV with --data.csv_path.")
-    columns = [*input_columns, target_column]
+        raise UsageError(f"{path}: no such file. Give an existing CSV with {option}.")
+    columns = [*input_columns, *([target_column] if target_column else [])]
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -81,6 +87,9 @@ class TemperatureDataModule(L.LightningDataModule):
         split_seed: seed of the permutation that splits the rows; 149 with 0.2 gives the book's split
             (training rows [9, 6, 5, 8, 4, 7, 0, 1, 3], validation rows [2, 10]).
         batch_size: rows per training step; default: all training rows in one batch, as the book does.
+        predict_path: `predict` converts the readings of this CSV (the input columns; no target needed).
+        predict_readings: `predict` converts these readings of the one input column, e.g. `[35.7, 100]`.
+            With neither, `predict` converts the readings of `csv_path`.
 
     """
 
@@ -92,6 +101,8 @@ class TemperatureDataModule(L.LightningDataModule):
         val_fraction: float = 0.2,
         split_seed: int = 149,
         batch_size: int | None = None,
+        predict_path: Path | str | None = None,
+        predict_readings: list[float] | None = None,
     ) -> None:
         super().__init__()
         if not 0 <= val_fraction < 1:
@@ -107,13 +118,26 @@ class TemperatureDataModule(L.LightningDataModule):
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.batch_size = batch_size
+        if predict_path is not None and predict_readings is not None:
+            raise UsageError("give either --data.predict_path or --data.predict_readings, not both.")
+        if predict_readings is not None and len(self.input_columns) != 1:
+            raise UsageError(
+                f"--data.predict_readings are readings of one column, but the inputs are {self.input_columns}: "
+                "put them in a CSV with those columns and give --data.predict_path."
+            )
+        if predict_readings is not None and not predict_readings:
+            raise UsageError('--data.predict_readings is empty: give readings, e.g. "[35.7, 100]".')
+        self.predict_path = Path(predict_path) if predict_path is not None else None
+        self.predict_readings = predict_readings
+        self.predict_frame: pd.DataFrame | None = None
         self.inputs: torch.Tensor | None = None
         self.targets: torch.Tensor | None = None
         self.train_rows: torch.Tensor | None = None
         self.val_rows: torch.Tensor | None = None
 
     def setup(self, stage: str) -> None:
-        self.load()
+        if stage != "predict":  # predicting needs only the readings to convert
+            self.load()
 
     def load(self) -> None:
         """Read and check the CSV once, and split its rows (unless a checkpoint restored the split)."""
@@ -190,9 +214,27 @@ class TemperatureDataModule(L.LightningDataModule):
             raise UsageError("val_fraction is 0, so no rows were held out to test on; set --data.val_fraction.")
         return self._loader(self.val_rows, shuffle=False)
 
+    def load_predict(self) -> None:
+        """Read and check the readings `predict` converts: `predict_readings`, `predict_path`, or `csv_path`'s."""
+        if self.predict_frame is not None:
+            return
+        if self.predict_readings is not None:
+            frame = pd.DataFrame({self.input_columns[0]: self.predict_readings}, dtype="float32")
+            if not np.isfinite(frame.to_numpy()).all():
+                raise UsageError(f"--data.predict_readings {self.predict_readings}: every reading must be finite.")
+        elif self.predict_path is not None:
+            frame = read_readings(self.predict_path, self.input_columns, None, "--data.predict_path")
+        else:
+            with resources.as_file(BOOK_READINGS) as bundled:
+                frame = read_readings(self.csv_path or bundled, self.input_columns, None)
+        self.predict_frame = frame
+
     def predict_dataloader(self) -> DataLoader:
-        """`predict` converts every row's readings to Celsius."""
-        return self._loader(torch.arange(len(self.targets)), shuffle=False)
+        """The readings `predict` converts (see `load_predict`), in their order, in batches of `batch_size`."""
+        self.load_predict()
+        readings = Readings(torch.tensor(self.predict_frame[self.input_columns].to_numpy()))
+        batches = BatchSampler(SequentialSampler(readings), self.batch_size or len(readings), drop_last=False)
+        return DataLoader(readings, sampler=batches, batch_size=None)
 
     def state_dict(self) -> dict[str, Any]:
         """The split, so that a checkpoint is evaluated on the rows it was validated on."""

@@ -78,9 +78,12 @@ class Thermometer(nn.Module):
             self.center.copy_(t_u.mean(dim=0))
             self.scale.copy_(torch.where(std > 0, 1 / std, torch.ones_like(std)))
 
+    def normalized(self, t_u: torch.Tensor) -> torch.Tensor:
+        """The readings as the weights see them: `t_un = (t_u - center) * scale`."""
+        return (t_u - self.center) * self.scale
+
     def forward(self, t_u: torch.Tensor) -> torch.Tensor:
-        t_un = (t_u - self.center) * self.scale
-        return polynomial_features(t_un, self.degree) @ self.weight + self.bias
+        return polynomial_features(self.normalized(t_u), self.degree) @ self.weight + self.bias
 
     @torch.no_grad()
     def raw_parameters(self) -> tuple[torch.Tensor, float]:
@@ -184,8 +187,8 @@ class LitThermometer(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, self.test_metrics)
 
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        t_u, _ = batch
+    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        t_u = batch[0]
         return self(t_u)
 
     def on_train_epoch_end(self) -> None:
