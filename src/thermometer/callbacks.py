@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -411,4 +412,5 @@ class PredictionWriter(BasePredictionWriter):
                 continue
         if len(frame) <= 20:
             print(frame.to_string(index=False, float_format="{:.6g}".format))
-        print(f"Predictions:  {path}   ({len(frame)} readings; column {column})")
+        shown = os.path.relpath(path)
+        print(f"Predictions:  {path if shown.startswith('..') else shown}   ({len(frame)} readings; column {column})")

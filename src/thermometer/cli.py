@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -66,11 +67,16 @@ class ThermometerCLI(LightningCLI):
         if config.get("weights_only") is None:
             config.weights_only = True
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        # Before LightningCLI reads the checkpoint's hyperparameters, which would fail with a traceback.
+        config = self.config[self.config.subcommand]
+        if config.get("ckpt_path"):
+            check_checkpoint(Path(config.ckpt_path), list(config.data.input_columns))
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         # Mistakes end here, before the trainer or a run directory exists.
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if ckpt_path:
-            check_checkpoint(Path(ckpt_path), self.datamodule)
         if self.subcommand == "predict":
             if not ckpt_path:
                 raise UsageError("predict converts readings with a trained model: give --ckpt_path <checkpoint>.")
@@ -82,23 +88,31 @@ class ThermometerCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def check_checkpoint(path: Path, data: TemperatureDataModule) -> None:
-    """Raise `UsageError` unless `path` is a checkpoint of this project's model for the data's columns."""
+def check_checkpoint(path: Path, input_columns: list[str]) -> None:
+    """Raise `UsageError` unless `path` is a checkpoint of this project's model for these input columns.
+
+    It is loaded weights-only: a file that would need to run code to load is refused.
+    """
     if not path.is_file():
         raise UsageError(f"--ckpt_path {path}: no such file; give a .ckpt from lightning_logs/*/checkpoints/.")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and torch raise many kinds
-        reason = str(error).strip().splitlines()[0]
-        raise UsageError(f"--ckpt_path {path}: not a checkpoint that loads weights-only ({reason}).") from None
+        if needs := re.search(r"GLOBAL (\S+)", str(error)):
+            raise UsageError(
+                f"--ckpt_path {path}: refused, loading it would run code ({needs[1]}); checkpoints are loaded "
+                "weights-only. Give a checkpoint this project wrote."
+            ) from None
+        reason = str(error).split("WeightsUnpickler error:")[-1].strip() or type(error).__name__
+        raise UsageError(f"--ckpt_path {path}: not a checkpoint ({reason.splitlines()[0]}).") from None
     trained_on = checkpoint.get("datamodule_hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
     if "input_columns" not in trained_on:
         raise UsageError(f"--ckpt_path {path}: not a checkpoint of this project (no thermometer data settings in it).")
-    if list(trained_on["input_columns"]) != data.input_columns:
+    if list(trained_on["input_columns"]) != input_columns:
         columns = ", ".join(trained_on["input_columns"])
         raise UsageError(
             f"--ckpt_path {path} was trained on input columns {list(trained_on['input_columns'])}, "
-            f'the data has {data.input_columns}: add --data.input_columns "[{columns}]".'
+            f'the data has {input_columns}: add --data.input_columns "[{columns}]".'
         )
 
 

@@ -68,6 +68,18 @@ class FitFigure:
         return pixels(self.figure)
 
 
+def mse_grid(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """`mean((weight * x + bias - y)**2)` at every (weight, bias), from five moments of the data (any size)."""
+    return (
+        weight**2 * np.mean(x * x)
+        + 2 * weight * bias * np.mean(x)
+        + bias**2
+        - 2 * weight * np.mean(x * y)
+        - 2 * bias * np.mean(y)
+        + np.mean(y * y)
+    )
+
+
 def loss_landscape(
     t_un: np.ndarray,
     t_c: np.ndarray,
@@ -93,15 +105,7 @@ def loss_landscape(
     w, b = np.meshgrid(
         np.linspace(center[0] - half, center[0] + half, 241), np.linspace(center[1] - half, center[1] + half, 241)
     )
-    # mean((w x + b - y)^2), expanded so that the grid needs only the data's moments
-    loss = (
-        w**2 * np.mean(x * x)
-        + 2 * w * b * np.mean(x)
-        + b**2
-        - 2 * w * np.mean(x * y)
-        - 2 * b * np.mean(y)
-        + np.mean(y * y)
-    )
+    loss = mse_grid(x, y, w, b)
     floor = max(loss.min(), 1e-9 * loss.max(), 1e-12)
     levels = np.geomspace(floor, loss.max(), 30)
 

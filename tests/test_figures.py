@@ -1,0 +1,90 @@
+"""The pictures: TensorBoard images read back with TensorBoard's own EventAccumulator, the PNGs, the layout."""
+
+import io
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2
+
+from tests.book import T_C, T_U
+from thermometer.cli import main
+from thermometer.figures import mse_grid
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def everything(run_dir) -> EventAccumulator:
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0, "scalars": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    here = tmp_path_factory.mktemp("figures")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(here)
+        patch.setattr(sys, "argv", ["train.py"])
+        main(["--trainer.enable_progress_bar=false"])
+    return here / "lightning_logs" / "version_0"
+
+
+def test_fit_images_at_the_start_on_the_doubling_schedule_and_at_the_end(default_run):
+    epochs = yaml.safe_load((default_run / "metrics.json").read_text())["epochs"]
+    images = everything(default_run).Images("fit")
+    assert [image.step for image in images] == [0, 1, 2, 4, 8, 16, 32, epochs]
+    for image in images:
+        assert image.encoded_image_string.startswith(PNG)
+        decoded = Image.open(io.BytesIO(image.encoded_image_string))
+        assert decoded.size == (image.width, image.height) == (640, 480)
+    # The line moves into place: the first frame differs from the last.
+    first, last = (np.asarray(Image.open(io.BytesIO(images[i].encoded_image_string))) for i in (0, -1))
+    assert (first != last).any()
+
+
+def test_loss_landscape_image_at_the_end_and_both_pngs_in_the_run_directory(default_run):
+    epochs = yaml.safe_load((default_run / "metrics.json").read_text())["epochs"]
+    [landscape] = everything(default_run).Images("loss_landscape")
+    assert landscape.step == epochs and landscape.encoded_image_string.startswith(PNG)
+    for name, size in (("fit.png", (640, 480)), ("loss_landscape.png", (640, 560))):
+        with Image.open(default_run / name) as png:
+            assert png.format == "PNG" and png.size == size
+            png.verify()
+
+
+def test_custom_scalars_chart_training_against_validation(default_run):
+    [config] = everything(default_run).Tensors("custom_scalars__config__")
+    layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
+    [category] = layout.category
+    charts = {chart.title: list(chart.multiline.tag) for chart in category.chart}
+    assert charts["loss (MSE)"] == ["^train/loss$", "^val/loss$"]
+    assert set(charts) == {"loss (MSE)", "mean absolute error", "R²"}
+
+
+def test_every_n_epochs_sets_the_schedule(cli):
+    run = cli("--figures.every_n_epochs", "5", "--trainer.max_epochs", "12")
+    assert [image.step for image in everything(run.path).Images("fit")] == [0, 5, 10, 12]
+
+
+def test_a_polynomial_gets_its_curve_but_no_landscape(cli):
+    run = cli("--model.degree", "2", "--trainer.max_epochs", "3")
+    assert (run.path / "fit.png").is_file()
+    assert not (run.path / "loss_landscape.png").exists()
+    assert everything(run.path).Tags()["images"] == ["fit"]
+
+
+def test_the_landscape_grid_is_the_mean_squared_error():
+    x, y = (T_U * 0.1).double().numpy(), T_C.double().numpy()
+    weight, bias = np.meshgrid([1.0, 5.3671, -2.0], [0.0, -17.3012, 4.0])
+    direct = [
+        [F.mse_loss(torch.from_numpy(w * x + b), torch.from_numpy(y)).item() for w, b in zip(ws, bs, strict=True)]
+        for ws, bs in zip(weight, bias, strict=True)
+    ]
+    assert mse_grid(x, y, weight, bias) == pytest.approx(np.array(direct), rel=1e-12)
+    assert mse_grid(x, y, np.array(1.0), np.array(0.0)) == pytest.approx(80.3643, rel=1e-5)  # the book's start

@@ -1,0 +1,114 @@
+"""`predict`: new readings converted from a checkpoint, checked against the learned equation in `metrics.json`."""
+
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from thermometer.cli import main
+
+NEW_READINGS = [35.7, 100.0, -40.0, 0.0, 212.0]
+
+
+def predict(*args: str) -> None:
+    main(["predict", *args])
+
+
+def equation(metrics: dict, t_u: list[float]) -> list[float]:
+    """`weight · features(t_u) + bias` with the raw-unit parameters of `metrics.json`, in float64."""
+    x = torch.tensor(t_u, dtype=torch.float64)
+    powers = torch.stack([x**k for k in range(1, len(metrics["weight"]) + 1)], dim=1)
+    return (powers @ torch.tensor(metrics["weight"], dtype=torch.float64) + metrics["bias"]).tolist()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        ["--model.normalize", "none", "--model.optimizer.lr", "1e-4"],
+        ["--model.normalize", "scale", "--model.optimizer.lr", "1e-2"],
+        ["--model.normalize", "standardize"],
+        ["--model.normalize", "standardize", "--model.degree", "3", "--model.optimizer.lr", "0.02"],
+    ],
+    ids=["raw", "scaled", "standardized", "cubic"],
+)
+def test_predictions_equal_the_learned_equation(model, cli, capsys):
+    run = cli(*model, "--trainer.max_epochs", "30", "--figures.every_n_epochs", "1000")
+    predict("--ckpt_path", str(run.path / "checkpoints" / "last.ckpt"), "--data.predict_readings", str(NEW_READINGS))
+    written = pd.read_csv(run.path / "predictions.csv")
+    assert list(written.columns) == ["t_u", "t_c_predicted"]
+    assert written["t_u"].tolist() == pytest.approx(NEW_READINGS)
+    assert written["t_c_predicted"].tolist() == pytest.approx(equation(run.metrics, NEW_READINGS), rel=1e-5, abs=1e-5)
+    assert f"Predictions:  lightning_logs/{run.path.name}/predictions.csv" in capsys.readouterr().out
+
+
+def test_predicting_from_a_csv_never_overwrites_an_earlier_file(cli, tmp_path, capsys):
+    run = cli("--trainer.max_epochs", "20")
+    readings = tmp_path / "new.csv"
+    readings.write_text("when,t_u\nmonday,35.7\ntuesday,55.9\nwednesday,81.9\n")  # other columns, no t_c: fine
+    earlier = run.path / "predictions.csv"
+    earlier.write_text("someone's earlier predictions\n")
+    best = str(run.path / "checkpoints" / "best.ckpt")
+    predict("--ckpt_path", best, "--data.predict_path", str(readings))
+    predict("--ckpt_path", best, "--data.predict_path", str(readings))
+    assert earlier.read_text() == "someone's earlier predictions\n"
+    second, third = (pd.read_csv(run.path / name) for name in ("predictions-2.csv", "predictions-3.csv"))
+    assert second.equals(third) and second["t_u"].tolist() == pytest.approx([35.7, 55.9, 81.9])
+    checkpoint = torch.load(best, weights_only=True)["state_dict"]
+    w, b = checkpoint["thermometer.weight"].item(), checkpoint["thermometer.bias"].item()
+    center, scale = checkpoint["thermometer.center"].item(), checkpoint["thermometer.scale"].item()
+    expected = [w * (t_u - center) * scale + b for t_u in (35.7, 55.9, 81.9)]
+    assert second["t_c_predicted"].tolist() == pytest.approx(expected, rel=1e-5)
+    assert "predictions-3.csv" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_predict_without_options_converts_the_training_readings(cli):
+    run = cli("--trainer.max_epochs", "20")
+    predict("--ckpt_path", str(run.path / "checkpoints" / "last.ckpt"))
+    assert len(pd.read_csv(run.path / "predictions.csv")) == 11
+
+
+class Anything:
+    """Pickled into a file, it needs this module's code to load: weights-only loading refuses it."""
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "args", "message"),
+    [
+        (None, ["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),
+        (b"not a checkpoint at all", [], "not a checkpoint (Unsupported operand"),
+        ({"code": Anything()}, [], "refused, loading it would run code (tests.test_predict.Anything)"),
+        ({"state_dict": {}}, [], "not a checkpoint of this project"),
+        (None, ["--data.predict_readings", "[1, 2]"], "with a trained model: give --ckpt_path"),
+    ],
+    ids=["missing", "garbage", "pickled-code", "foreign", "no-ckpt-path"],
+)
+def test_a_bad_checkpoint_is_one_clear_message(checkpoint, args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    if checkpoint is not None:
+        path = tmp_path / "given.ckpt"
+        if isinstance(checkpoint, bytes):
+            path.write_bytes(checkpoint)
+        else:
+            torch.save(checkpoint, path)
+        args = ["--ckpt_path", str(path)]
+    with pytest.raises(SystemExit) as exit_:
+        predict(*args)
+    assert exit_.value.code == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_checkpoint_of_other_columns_says_which(cli, tmp_path, capsys):
+    csv = tmp_path / "two.csv"
+    csv.write_text("a,b,y\n" + "\n".join(f"{i},{i * i % 7},{2 * i + 1}" for i in range(20)))
+    run = cli("--data.csv_path", str(csv), "--data.input_columns", "[a, b]", "--data.target_column", "y")
+    with pytest.raises(SystemExit) as exit_:
+        predict("--ckpt_path", str(run.path / "checkpoints" / "last.ckpt"))
+    assert exit_.value.code == 2
+    assert "was trained on input columns ['a', 'b'], the data has ['t_u']: add --data.input_columns \"[a, b]\"" in (
+        capsys.readouterr().err
+    )
