@@ -303,9 +303,11 @@ class Figures(L.Callback):
         if self.fit is None:
             return
         epochs, run_dir = trainer.current_epoch, Path(trainer.log_dir)
+        from matplotlib.image import imsave  # see fit_figure
+
         if self.drawn != epochs:
             self.draw_fit(trainer, pl_module, epochs)
-        self.fit.figure.savefig(run_dir / "fit.png")
+        imsave(run_dir / "fit.png", self.last_frame)
         if self.path:
             from thermometer.figures import pixels  # see fit_figure
 
@@ -357,9 +359,9 @@ class Figures(L.Callback):
         if len(learned) > 60:  # a long polynomial would not fit the title
             learned = f"a degree-{pl_module.thermometer.degree} polynomial in {pl_module.input_columns[0]}"
         title = f"{when}: {learned}"
-        image = self.fit.draw(curve, title)
+        self.last_frame = self.fit.draw(curve, title)
         for experiment in self.experiments(trainer):
-            experiment.add_image("fit", image, epoch, dataformats="HWC")
+            experiment.add_image("fit", self.last_frame, epoch, dataformats="HWC")
         self.drawn = epoch
 
     def landscape(self, trainer: L.Trainer, pl_module: LitThermometer) -> Any:

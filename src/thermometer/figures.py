@@ -32,7 +32,8 @@ def pixels(figure: Figure) -> np.ndarray:
 class FitFigure:
     """The readings (training and validation marked apart), the least-squares curve dashed, the learned one solid.
 
-    Built once; `draw` moves the learned curve, so a frame costs one render.
+    Rendered once without the learned curve and the title; each frame then draws only those two over that
+    background (blitting), a few milliseconds instead of a full render.
     """
 
     def __init__(
@@ -49,7 +50,7 @@ class FitFigure:
         ax.plot(*train, "o", color="tab:blue", label=f"training readings ({len(train[0])})")
         if len(val[0]):
             ax.plot(*val, "s", color="tab:orange", markerfacecolor="none", mew=2, label=f"validation ({len(val[0])})")
-        ax.plot(xs, closed_form, "--", color="black", lw=1.2, zorder=3, label="least squares (closed form)")
+        (self.optimum,) = ax.plot(xs, closed_form, "--", color="black", lw=1.2, label="least squares (closed form)")
         (self.line,) = ax.plot(xs, np.full_like(xs, np.nan), "-", color="tab:green", lw=2, label="learned")
         y = np.concatenate([train[1], val[1], closed_form])
         margin = 0.1 * (y.max() - y.min() or 1.0)
@@ -59,13 +60,22 @@ class FitFigure:
         ax.set_ylabel(label(y_column))
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
-        self.axes = ax
+        self.axes, self.title = ax, ax.set_title("After 0 epochs", fontsize=10)  # room for the title in the layout
+        self.canvas = FigureCanvasAgg(self.figure)
+        for artist in (self.line, self.optimum, self.title):
+            artist.set_animated(True)
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
 
-    def draw(self, learned: np.ndarray, title: str) -> np.ndarray:
-        """The figure with the learned curve at `learned` (values at `xs`), as pixels."""
-        self.line.set_ydata(learned)
-        self.axes.set_title(title, fontsize=10)
-        return pixels(self.figure)
+    def draw(self, curve: np.ndarray, title: str) -> np.ndarray:
+        """The figure with the learned curve at `curve` (values at `xs`) and this title, as RGB pixels."""
+        self.line.set_ydata(curve)
+        self.title.set_text(title)
+        self.canvas.restore_region(self.background)
+        self.axes.draw_artist(self.line)
+        self.axes.draw_artist(self.optimum)  # dashed, over the learned line it is compared with
+        self.figure.draw_artist(self.title)
+        return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
 
 
 def mse_grid(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -103,7 +113,7 @@ def loss_landscape(
     center = (shown.min(axis=0) + shown.max(axis=0)) / 2
     half = 0.6 * (shown.max(axis=0) - shown.min(axis=0)).max() or 1.0
     w, b = np.meshgrid(
-        np.linspace(center[0] - half, center[0] + half, 241), np.linspace(center[1] - half, center[1] + half, 241)
+        np.linspace(center[0] - half, center[0] + half, 161), np.linspace(center[1] - half, center[1] + half, 161)
     )
     loss = mse_grid(x, y, w, b)
     floor = max(loss.min(), 1e-9 * loss.max(), 1e-12)
