@@ -17,7 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from thermometer.callbacks import Figures, PredictionWriter, RunSummary
+from thermometer.callbacks import BestCheckpoint, Figures, PredictionWriter, RunSummary
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import Diverged, UsageError
 from thermometer.model import LitThermometer
@@ -47,7 +47,7 @@ class ThermometerCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(Figures, "figures")
         parser.set_defaults(
             {
