@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from tests.book import BOOK_TRAIN_ROWS, T_U
 from thermometer.cli import main
@@ -87,7 +88,11 @@ def test_event_file_has_metrics_parameters_learning_rate_and_hp_metric(default_r
     assert acc.Scalars("bias")[-1].value == pytest.approx(m["bias"], rel=1e-6)
     assert acc.Scalars("lr-SGD")[0].value == pytest.approx(0.2)
     assert [e.value for e in acc.Scalars("hp_metric")] == [pytest.approx(m["best_loss"])]
-    assert "_hparams_/experiment" in acc.PluginTagToContent("hparams")
+    content = acc.PluginTagToContent("hparams")["_hparams_/experiment"]
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+    assert [h.name for h in experiment.hparam_infos] == list(m["hparams"])  # no clutter, no _instantiator
+    assert {"optimizer", "lr", "normalize", "degree", "val_fraction", "batch_size"} <= set(m["hparams"])
+    assert [i.name.tag for i in experiment.metric_infos] == ["hp_metric", "final/train_loss", "final/val_loss"]
 
 
 def test_validate_and_test_from_the_best_checkpoint_give_the_fits_loss(default_run, tmp_path, monkeypatch):

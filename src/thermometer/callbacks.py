@@ -54,6 +54,11 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
+def tensorboard_writers(trainer: L.Trainer) -> list[Any]:
+    """The `SummaryWriter` of each TensorBoard logger of the trainer."""
+    return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+
 def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
     """Why `fit` ended, in words (divergence aside: `RunSummary` words that)."""
     if stopping.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
@@ -158,6 +163,7 @@ class RunSummary(L.Callback):
         last = next(c for c in trainer.checkpoint_callbacks if c.save_last)
         diverged = self.divergence(trainer, pl_module)
         stopped, diverged = diverged or (stop_reason(trainer, stopping), None)
+        optimizer = trainer.optimizers[0]
         return {
             "equation": equation(weight.tolist(), bias, pl_module.feature_names, data.target_column),
             "features": pl_module.feature_names,
@@ -186,14 +192,31 @@ class RunSummary(L.Callback):
             "best_epoch": self.best.get("epoch") if best.best_model_path else None,
             "best_checkpoint": str(Path(best.best_model_path)) if best.best_model_path else None,
             "last_checkpoint": str(Path(last.last_model_path)),
+            # What TensorBoard's HParams tab compares runs by: the choices the chapter is about.
+            "hparams": {
+                "optimizer": type(optimizer).__name__,
+                "lr": optimizer.param_groups[0]["lr"],
+                "normalize": model.normalize,
+                "degree": model.degree,
+                "inputs": ", ".join(pl_module.input_columns),
+                "val_fraction": data.val_fraction,
+                "split_seed": data.split_seed,
+                "batch_size": data.batch_size or "all",
+                "init_weight": pl_module.hparams.init_weight,
+                "init_bias": pl_module.hparams.init_bias,
+                "max_epochs": trainer.max_epochs,
+            },
         }
 
     @rank_zero_only
     def report(self, trainer: L.Trainer, summary: dict[str, Any]) -> None:
         run_dir = Path(trainer.log_dir)
         (run_dir / "metrics.json").write_text(json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n")
-        if summary["best_loss"] is not None:
-            trainer.logger.log_hyperparams(trainer.logger.hparams, {"hp_metric": summary["best_loss"]})
+        results = {"hp_metric": summary["best_loss"], "final/train_loss": summary["train_loss"]}
+        results["final/val_loss"] = summary["val_loss"]
+        results = {name: value for name, value in finite_or_none(results).items() if value is not None}
+        for experiment in tensorboard_writers(trainer):  # run_name ".": this run's directory, not a new one
+            experiment.add_hparams(summary["hparams"], results, run_name=".")
         where = [
             f"Run:          {run_dir}   (metrics.json, checkpoints/, config.yaml)",
             f"Watch:        tensorboard --logdir {Path(trainer.logger.root_dir)}",
@@ -313,8 +336,9 @@ class Figures(L.Callback):
     The fit is drawn for one input column; the landscape for the line `w * t_u + b` (degree 1).
 
     Args:
-        every_n_epochs: draw the fit after every N epochs; by default after epochs 1, 2, 4, 8, ... (doubling):
-            dense where the line moves most, and only 13 images in 5000 epochs.
+        every_n_epochs: draw the fit after every N epochs; by default after epochs 1, 4, 16, 64, ... (powers of
+            4): dense where the line moves most, and at most 10 images up to 260,000 epochs (TensorBoard shows 10
+            images a tag unless started with `--samples_per_plugin images=100`).
         max_points: the most readings drawn, a seeded random subset of a bigger CSV, so that a frame stays cheap.
 
     """
@@ -331,7 +355,7 @@ class Figures(L.Callback):
         """Whether the fit is drawn after this epoch."""
         if self.every_n_epochs:
             return epoch % self.every_n_epochs == 0
-        return epoch & (epoch - 1) == 0  # a power of two
+        return epoch & (epoch - 1) == 0 and epoch.bit_length() % 2 == 1  # a power of 4
 
     @staticmethod
     def line(pl_module: LitThermometer) -> bool:
@@ -346,7 +370,7 @@ class Figures(L.Callback):
         self.path = [self.trained_parameters(pl_module)] if self.line(pl_module) else []
         if not trainer.is_global_zero:
             return
-        for experiment in self.experiments(trainer):
+        for experiment in tensorboard_writers(trainer):
             experiment.add_custom_scalars(
                 {
                     "training against validation": {
@@ -380,13 +404,8 @@ class Figures(L.Callback):
 
             landscape = self.landscape(trainer, pl_module)
             landscape.savefig(run_dir / "loss_landscape.png")
-            for experiment in self.experiments(trainer):
+            for experiment in tensorboard_writers(trainer):
                 experiment.add_image("loss_landscape", pixels(landscape), epochs, dataformats="HWC")
-
-    @staticmethod
-    def experiments(trainer: L.Trainer) -> list[Any]:
-        """TensorBoard's writers among the trainer's loggers."""
-        return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
 
     def subsample(self, rows: torch.Tensor) -> torch.Tensor:
         if len(rows) <= self.max_points:
@@ -427,7 +446,7 @@ class Figures(L.Callback):
             learned = f"a degree-{pl_module.thermometer.degree} polynomial in {pl_module.input_columns[0]}"
         title = f"{when}: {learned}"
         self.last_frame = self.fit.draw(curve, title)
-        for experiment in self.experiments(trainer):
+        for experiment in tensorboard_writers(trainer):
             experiment.add_image("fit", self.last_frame, epoch, dataformats="HWC")
         self.drawn = epoch
 
