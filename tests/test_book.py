@@ -1,7 +1,7 @@
 """The chapter's experiments, `configs/book/*.yaml`, against the numbers the book prints.
 
 The book prints the loss computed during an epoch, before that epoch's step: TensorBoard's `train/loss` at
-step `epoch - 1`. Lightning validates after the step, so its `val/loss` at epoch k is the book's at epoch k + 1.
+that epoch's step. Lightning validates after the step, so its `val/loss` at epoch k is the book's at epoch k + 1.
 Losses printed with 6 decimals are checked to `rel=1e-5`; those printed with 4 to one unit of their last digit,
 where float32 may differ (the reference says so).
 """
@@ -28,10 +28,10 @@ def book_config(name: str) -> list[str]:
 
 
 def curve(run_dir: Path, tag: str) -> dict[int, float]:
-    """Every value of a scalar, by epoch (1-based, as the book counts)."""
+    """Every value of a scalar, by epoch (TensorBoard's step: counted from 1, as the book counts)."""
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # 0: keep every value
     accumulator.Reload()
-    return {event.step + 1: event.value for event in accumulator.Scalars(tag)}
+    return {event.step: event.value for event in accumulator.Scalars(tag)}
 
 
 def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):

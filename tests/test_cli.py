@@ -80,9 +80,10 @@ def test_event_file_has_metrics_parameters_learning_rate_and_hp_metric(default_r
     tags = acc.Tags()["scalars"]
     assert {*SCALARS, "weight", "bias", "lr-SGD", "hp_metric"} <= set(tags)
     assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weight")) == m["epochs"]
-    # TensorBoard's step is the epoch, counted from 0, for every metric.
+    # TensorBoard's step is the epoch, counted from 1 as the book and the summary count, for every metric.
     for tag in SCALARS:
-        assert [e.step for e in acc.Scalars(tag)] == list(range(m["epochs"])), tag
+        assert [e.step for e in acc.Scalars(tag)] == list(range(1, m["epochs"] + 1)), tag
+    assert min(acc.Scalars("val/loss"), key=lambda e: e.value).step == m["best_epoch"]
     assert acc.Scalars("val/loss")[-1].value == pytest.approx(m["val_loss"], rel=1e-5)
     assert acc.Scalars("weight")[-1].value == pytest.approx(m["weight"][0], rel=1e-6)
     assert acc.Scalars("bias")[-1].value == pytest.approx(m["bias"], rel=1e-6)
@@ -195,6 +196,11 @@ def test_bad_csv_path_is_one_clear_line_and_no_run(tmp_path):
         (["--model.normalize", "bogus"], "Expected a typing.Literal['none', 'scale', 'standardize']. Got value: bogus"),
         (["--model.optimiser", "Adam"], "unrecognized arguments: --model.optimiser"),
         (["validate", "--ckpt_path", "nope.ckpt"], "error: --ckpt_path nope.ckpt: no such file"),
+        (["validate"], "error: validate needs a trained model: give --ckpt_path"),
+        (["--model.optimizer.lr", "-1"], "error: --model.optimizer.lr is -1; a learning rate must be positive"),
+        (["--model.optimizer.lr", "0"], "error: --model.optimizer.lr is 0; a learning rate must be positive"),
+        (["--trainer.max_epoch", "10"], "unrecognized arguments: --trainer.max_epoch 10"),  # no abbreviations
+        (["--optimizer", "Adam"], "unrecognized arguments: --optimizer Adam"),  # it is --model.optimizer
     ],
 )
 def test_mistakes_end_with_one_message_status_2_and_no_run(args, message, tmp_path, monkeypatch, capsys):

@@ -76,10 +76,10 @@ class Anything:
     ("checkpoint", "args", "message"),
     [
         (None, ["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),
-        (b"not a checkpoint at all", [], "not a checkpoint (Unsupported operand"),
+        (b"not a checkpoint at all", [], "not a PyTorch checkpoint, torch.load cannot read it"),
         ({"code": Anything()}, [], "refused, loading it would run code (tests.test_predict.Anything)"),
         ({"state_dict": {}}, [], "not a checkpoint of this project"),
-        (None, ["--data.predict_readings", "[1, 2]"], "with a trained model: give --ckpt_path"),
+        (None, ["--data.predict_readings", "[1, 2]"], "predict needs a trained model: give --ckpt_path"),
     ],
     ids=["missing", "garbage", "pickled-code", "foreign", "no-ckpt-path"],
 )
@@ -102,13 +102,18 @@ def test_a_bad_checkpoint_is_one_clear_message(checkpoint, args, message, tmp_pa
     assert not (tmp_path / "lightning_logs").exists()
 
 
-def test_a_checkpoint_of_other_columns_says_which(cli, tmp_path, capsys):
+def test_a_checkpoint_of_your_own_csv_brings_its_columns_and_csv(cli, tmp_path, capsys):
     csv = tmp_path / "two.csv"
     csv.write_text("a,b,y\n" + "\n".join(f"{i},{i * i % 7},{2 * i + 1}" for i in range(20)))
     run = cli("--data.csv_path", str(csv), "--data.input_columns", "[a, b]", "--data.target_column", "y")
+    last = str(run.path / "checkpoints" / "last.ckpt")
+    predict("--ckpt_path", last)  # no data options: the checkpoint's CSV and columns
+    written = pd.read_csv(run.path / "predictions.csv")
+    assert list(written.columns) == ["a", "b", "y_predicted"] and len(written) == 20
+    main(["validate", "--ckpt_path", last, "--trainer.enable_progress_bar=false"])
     with pytest.raises(SystemExit) as exit_:
-        predict("--ckpt_path", str(run.path / "checkpoints" / "last.ckpt"))
+        predict("--ckpt_path", last, "--data.input_columns", "[a]")
     assert exit_.value.code == 2
-    assert "was trained on input columns ['a', 'b'], the data has ['t_u']: add --data.input_columns \"[a, b]\"" in (
+    assert "the checkpoint was trained with --data.input_columns ['a', 'b'], not ['a']: leave it out." in (
         capsys.readouterr().err
     )

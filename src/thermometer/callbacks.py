@@ -142,13 +142,15 @@ class RunSummary(L.Callback):
         )
 
     def overfitting(self) -> dict[str, Any] | None:
-        """Figure 5.14 B in numbers: validation loss risen since its best epoch while training loss kept falling."""
+        """Figure 5.14 B in numbers: the validation loss up 10 % from its minimum while the training loss fell below it.
+
+        Training loss still above that minimum is a model not yet fitted, whatever the validation rows do.
+        """
         best, last = self.best, self.last
-        if (
-            "val/loss" in best
-            and last["val/loss"] > best["val/loss"] * 1.001
-            and last["train/loss"] < best["train/loss"]
-        ):
+        if "val/loss" not in best:
+            return None
+        rose = last["val/loss"] > 1.1 * best["val/loss"]
+        if rose and last["train/loss"] < min(best["train/loss"], best["val/loss"]):
             return {"since_epoch": best["epoch"], **{name: [best[name], last[name]] for name in LOSSES}}
         return None
 
@@ -501,4 +503,5 @@ class PredictionWriter(BasePredictionWriter):
         if len(frame) <= 20:
             print(frame.to_string(index=False, float_format="{:.6g}".format))
         shown = os.path.relpath(path)
-        print(f"Predictions:  {path if shown.startswith('..') else shown}   ({len(frame)} readings; column {column})")
+        readings = f"{len(frame)} reading{'s' if len(frame) != 1 else ''}"
+        print(f"Predictions:  {path if shown.startswith('..') else shown}   ({readings}; column {column})")

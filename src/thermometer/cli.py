@@ -69,17 +69,21 @@ class ThermometerCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
-        # Before LightningCLI reads the checkpoint's hyperparameters, which would fail with a traceback.
-        config = self.config[self.config.subcommand]
+        # Mistakes end here, before LightningCLI reads a checkpoint (a traceback if it is no checkpoint) and before
+        # any trainer or run directory exists.
+        subcommand = self.config.subcommand
+        config = self.config[subcommand]
+        lr = config.model.optimizer.init_args.get("lr")
+        if isinstance(lr, int | float) and not lr > 0:
+            raise UsageError(f"--model.optimizer.lr is {lr:g}; a learning rate must be positive, e.g. 0.01.")
+        if subcommand != "fit" and not config.get("ckpt_path"):
+            raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
         if config.get("ckpt_path"):
-            check_checkpoint(Path(config.ckpt_path), list(config.data.input_columns))
+            checkpoint = load_checkpoint(Path(config.ckpt_path))
+            use_training_data(config.data, checkpoint, subcommand)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        # Mistakes end here, before the trainer or a run directory exists.
-        ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.subcommand == "predict":
-            if not ckpt_path:
-                raise UsageError("predict converts readings with a trained model: give --ckpt_path <checkpoint>.")
             self.datamodule.load_predict()
             kwargs["logger"] = False  # predictions.csv goes into the checkpoint's own run directory
             kwargs["enable_progress_bar"] = False  # one batch; the table of predictions is the output
@@ -88,11 +92,8 @@ class ThermometerCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def check_checkpoint(path: Path, input_columns: list[str]) -> None:
-    """Raise `UsageError` unless `path` is a checkpoint of this project's model for these input columns.
-
-    It is loaded weights-only: a file that would need to run code to load is refused.
-    """
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint of this project, loaded weights-only (a file that would run code to load is refused)."""
     if not path.is_file():
         raise UsageError(f"--ckpt_path {path}: no such file; give a .ckpt from lightning_logs/*/checkpoints/.")
     try:
@@ -103,16 +104,30 @@ def check_checkpoint(path: Path, input_columns: list[str]) -> None:
                 f"--ckpt_path {path}: refused, loading it would run code ({needs[1]}); checkpoints are loaded "
                 "weights-only. Give a checkpoint this project wrote."
             ) from None
-        reason = str(error).split("WeightsUnpickler error:")[-1].strip() or type(error).__name__
-        raise UsageError(f"--ckpt_path {path}: not a checkpoint ({reason.splitlines()[0]}).") from None
-    trained_on = checkpoint.get("datamodule_hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
-    if "input_columns" not in trained_on:
+        raise UsageError(f"--ckpt_path {path}: not a PyTorch checkpoint, torch.load cannot read it.") from None
+    if not isinstance(checkpoint, dict) or "input_columns" not in checkpoint.get("datamodule_hyper_parameters", {}):
         raise UsageError(f"--ckpt_path {path}: not a checkpoint of this project (no thermometer data settings in it).")
-    if list(trained_on["input_columns"]) != input_columns:
-        columns = ", ".join(trained_on["input_columns"])
+    return checkpoint
+
+
+def use_training_data(data: Any, checkpoint: dict[str, Any], subcommand: str) -> None:
+    """Take the checkpoint's columns, and its CSV unless another is given: what the model was trained on."""
+    trained_on = checkpoint["datamodule_hyper_parameters"]
+    given = {"input_columns": list(data.input_columns), "target_column": data.target_column}
+    trained = {"input_columns": list(trained_on["input_columns"]), "target_column": trained_on["target_column"]}
+    for key, default in (("input_columns", ["t_u"]), ("target_column", "t_c")):
+        if given[key] not in (default, trained[key]):
+            raise UsageError(
+                f"the checkpoint was trained with --data.{key} {trained[key]}, not {given[key]}: leave it out."
+            )
+        data[key] = trained[key]
+    if data.csv_path is None:
+        data.csv_path = trained_on["csv_path"]
+    split = checkpoint.get(TemperatureDataModule.__qualname__, {})
+    if subcommand in ("validate", "test") and "val_rows" in split and not len(split["val_rows"]):
         raise UsageError(
-            f"--ckpt_path {path} was trained on input columns {list(trained_on['input_columns'])}, "
-            f'the data has {input_columns}: add --data.input_columns "[{columns}]".'
+            f"the checkpoint was trained with val_fraction 0: no rows were held out to {subcommand} on. "
+            "Use a checkpoint of a run with a validation split."
         )
 
 
@@ -175,13 +190,19 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
             TemperatureDataModule,
             parser_kwargs={
                 "description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5); `fit` by default.",
+                "allow_abbrev": False,  # --trainer.max_epoch is a typo, not --trainer.max_epochs
                 # A mistyped option then shows one usage line, not all hundred options.
-                **{name: {"usage": "%(prog)s [--config FILE] [--option value ...]"} for name in SUBCOMMANDS},
+                **{
+                    name: {"usage": "%(prog)s [--config FILE] [--option value ...]", "allow_abbrev": False}
+                    for name in SUBCOMMANDS
+                },
             },
             seed_everything_default=SEED,
             save_config_callback=SaveFitConfig,
+            auto_configure_optimizers=False,  # the optimizer is --model.optimizer; no second, top-level one
             trainer_defaults={
                 "max_epochs": 1000,
+                "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
                 "log_every_n_steps": 1,
                 "enable_model_summary": False,
                 "logger": lazy_instance(TensorBoardLogger, save_dir=".", default_hp_metric=False),

@@ -174,8 +174,18 @@ class LitThermometer(L.LightningModule):
         t_p = self(t_u)
         loss = F.mse_loss(t_p, t_c)
         metrics.update(t_p, t_c)
-        # For the progress bar, early stopping and checkpoints; the logger gets the whole epoch at its end.
-        self.log(metrics.prefix + "loss", loss, logger=False, prog_bar=True, on_epoch=True, batch_size=len(t_c))
+        # For the progress bar, early stopping and checkpoints (and a checkpoint's evaluation table); while fitting,
+        # the loggers get the whole epoch's metrics at its end.
+        fitting = self.trainer.state.fn == TrainerFn.FITTING
+        self.log(
+            metrics.prefix + "loss",
+            loss,
+            logger=not fitting,
+            prog_bar=True,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(t_c),
+        )
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -208,17 +218,19 @@ class LitThermometer(L.LightningModule):
         self._log_epoch(self.test_metrics)
 
     def _log_epoch(self, metrics: MetricCollection, extra: dict[str, float] | None = None) -> None:
-        """Write the epoch's metrics to the loggers, with the epoch as TensorBoard's step.
+        """Log the epoch's metrics; while fitting, TensorBoard's step is the epoch, counted from 1 as the book does.
 
-        Straight to the loggers: `self.log` costs about half a millisecond a name, more than a training step here.
+        While fitting they go straight to the loggers: `self.log` costs about half a millisecond a name, more than
+        a training step here. An evaluation logs them the usual way, into Lightning's results table too.
         """
         values = {name: value.item() for name, value in metrics.compute().items()} | (extra or {})
         metrics.reset()
         if self.trainer.sanity_checking:
             return
-        for logger in self.loggers:
-            logger.log_metrics(values, step=self.current_epoch)
-        if self.trainer.state.fn != TrainerFn.FITTING:  # an evaluation: Lightning's results table shows them all
+        if self.trainer.state.fn == TrainerFn.FITTING:
+            for logger in self.loggers:
+                logger.log_metrics(values, step=self.current_epoch + 1)
+        else:  # the loss was logged by the step
             self.log_dict({name: value for name, value in values.items() if not name.endswith("/loss")})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
