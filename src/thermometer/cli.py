@@ -14,12 +14,12 @@ from jsonargparse import lazy_instance
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from thermometer.callbacks import BestCheckpoint, Figures, PredictionWriter, RunSummary
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import Diverged, UsageError
+from thermometer.logger import RunLogger
 from thermometer.model import LitThermometer
 
 SEED = 42
@@ -205,7 +205,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                 "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
                 "log_every_n_steps": 1,
                 "enable_model_summary": False,
-                "logger": lazy_instance(TensorBoardLogger, save_dir=".", default_hp_metric=False),
+                "logger": lazy_instance(RunLogger, save_dir=".", default_hp_metric=False),
                 "callbacks": [
                     ModelCheckpoint(save_top_k=0, save_last=True),
                     LearningRateMonitor(logging_interval="epoch"),
