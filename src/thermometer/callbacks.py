@@ -10,7 +10,9 @@ import copy
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from thermometer.errors import Diverged, UsageError
+from thermometer.errors import Diverged, Interrupted, UsageError
 from thermometer.model import LitThermometer, least_squares, polynomial_features
 
 LOSSES = ("train/loss", "val/loss")
@@ -121,6 +123,8 @@ class RunSummary(L.Callback):
         self.report(trainer, summary)
         if summary["diverged"]:
             raise Diverged(summary["diverged"])
+        if summary["interrupted"]:
+            raise Interrupted(signal.Signals[summary["interrupted"]])
 
     def divergence(self, trainer: L.Trainer, pl_module: LitThermometer) -> tuple[str, str] | None:
         """The stop reason and the diagnosis of a run whose loss blew up; None if training went downhill."""
@@ -165,6 +169,9 @@ class RunSummary(L.Callback):
         last = next(c for c in trainer.checkpoint_callbacks if c.save_last)
         diverged = self.divergence(trainer, pl_module)
         stopped, diverged = diverged or (stop_reason(trainer, stopping), None)
+        interrupted = next((c.signal for c in trainer.callbacks if isinstance(c, GracefulStop) and c.signal), None)
+        if interrupted and not diverged:
+            stopped = f"interrupted by {interrupted.name}"
         optimizer = trainer.optimizers[0]
         return {
             "equation": equation(weight.tolist(), bias, pl_module.feature_names, data.target_column),
@@ -188,6 +195,7 @@ class RunSummary(L.Callback):
             "epochs": trainer.current_epoch,
             "stop_reason": stopped,
             "diverged": diverged,
+            "interrupted": interrupted.name if interrupted else None,
             "overfitting": self.overfitting(),
             "monitor": best.monitor,
             "best_loss": best.best_model_score.item() if best.best_model_score is not None else None,
@@ -217,8 +225,8 @@ class RunSummary(L.Callback):
         results = {"hp_metric": summary["best_loss"], "final/train_loss": summary["train_loss"]}
         results["final/val_loss"] = summary["val_loss"]
         results = {name: value for name, value in finite_or_none(results).items() if value is not None}
-        for experiment in tensorboard_writers(trainer):  # run_name ".": this run's directory, not a new one
-            experiment.add_hparams(summary["hparams"], results, run_name=".")
+        for experiment in tensorboard_writers(trainer) if not summary["interrupted"] else []:
+            experiment.add_hparams(summary["hparams"], results, run_name=".")  # ".": this run's directory
         where = [
             f"Run:          {run_dir}   (metrics.json, checkpoints/, config.yaml)",
             f"Watch:        tensorboard --logdir {Path(trainer.logger.root_dir)}",
@@ -227,6 +235,10 @@ class RunSummary(L.Callback):
             print("\n".join(["", f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}", *where]))
             print(f"error: {summary['diverged']}", file=sys.stderr)
             return
+        if summary["interrupted"]:
+            config, last = run_dir / "config.yaml", summary["last_checkpoint"]
+            resume = f"python scripts/train.py fit --config {config} --ckpt_path {last}"
+            where.append(f"Resume:       {resume}   (continues in {run_dir})")
         print("\n".join(["", *self.results(summary), *where]))
 
     @staticmethod
@@ -329,6 +341,62 @@ class BestCheckpoint(ModelCheckpoint):
         super().on_exception(trainer, pl_module, exception)
 
 
+class LastCheckpoint(ModelCheckpoint):
+    """`last.ckpt`, written at the end of an epoch at most every `write_every` seconds, and at the end of training.
+
+    A `kill -9` then loses at most those seconds; an epoch boundary is where a resumed run continues exactly.
+    """
+
+    def __init__(self, write_every: float = 5.0) -> None:
+        super().__init__(save_top_k=0, save_last=True)
+        self.write_every = write_every
+        self.written_at = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if time.monotonic() - self.written_at >= self.write_every:
+            self.write_last(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pass  # only at the end of the epoch, after every callback has seen it
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.write_last(trainer)
+
+    def write_last(self, trainer: L.Trainer) -> None:
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self.written_at = time.monotonic()
+
+
+class GracefulStop(L.Callback):
+    """Ctrl-C (SIGINT) or SIGTERM during `fit` ends training at the end of the current epoch, as a finished run.
+
+    `last.ckpt` is then written at an epoch boundary, from which `fit --ckpt_path` continues exactly; the summary
+    says the run was interrupted and how to resume it. A second Ctrl-C stops at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+        self.previous: dict[int, Any] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After Lightning has installed its own SIGTERM handler, which would end the run with an exception.
+        if threading.current_thread() is threading.main_thread():
+            self.trainer = trainer
+            self.previous = {s: signal.signal(s, self.stop) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # asked twice: stop now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum)
+        self.trainer.should_stop = True
+        print(f"\n{self.signal.name}: stopping at the end of this epoch (again to stop at once)", file=sys.stderr)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+
 class Figures(L.Callback):
     """The pictures of learning: the fit drawn over the readings, the loss landscape, training against validation.
 
@@ -368,8 +436,15 @@ class Figures(L.Callback):
     def trained_parameters(pl_module: LitThermometer) -> tuple[float, float]:
         return pl_module.thermometer.weight[0].item(), pl_module.thermometer.bias.item()
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.path = state_dict["path"]
+
     def on_train_start(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
-        self.path = [self.trained_parameters(pl_module)] if self.line(pl_module) else []
+        if not self.path and self.line(pl_module):  # a resumed run has its path so far
+            self.path = [self.trained_parameters(pl_module)]
         if not trainer.is_global_zero:
             return
         for experiment in tensorboard_writers(trainer):
@@ -383,7 +458,7 @@ class Figures(L.Callback):
             )
         if len(pl_module.input_columns) == 1:
             self.fit = self.fit_figure(trainer.datamodule, pl_module)
-            self.draw_fit(trainer, pl_module, 0)
+            self.draw_fit(trainer, pl_module, trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
         epoch = trainer.current_epoch + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import warnings
@@ -12,13 +13,13 @@ from typing import Any
 import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from thermometer.callbacks import BestCheckpoint, Figures, PredictionWriter, RunSummary
+from thermometer.callbacks import BestCheckpoint, Figures, GracefulStop, LastCheckpoint, PredictionWriter, RunSummary
 from thermometer.data import TemperatureDataModule
-from thermometer.errors import Diverged, UsageError
+from thermometer.errors import Diverged, Interrupted, UsageError
 from thermometer.logger import RunLogger
 from thermometer.model import LitThermometer
 
@@ -35,7 +36,8 @@ class SaveFitConfig(SaveConfigCallback):
     """`config.yaml` in the run directory of `fit` only: evaluating or predicting from a checkpoint trains nothing."""
 
     def setup(self, trainer: Trainer, pl_module: LitThermometer, stage: str) -> None:
-        if stage == "fit":
+        resumed = (Path(trainer.log_dir) / self.config_filename).is_file()  # the run's first config stays
+        if stage == "fit" and not resumed:
             super().setup(trainer, pl_module, stage)
 
 
@@ -89,6 +91,13 @@ class ThermometerCLI(LightningCLI):
             kwargs["enable_progress_bar"] = False  # one batch; the table of predictions is the output
         else:
             self.datamodule.load()
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if self.subcommand == "fit" and ckpt_path:  # resuming: continue in the checkpoint's own run directory
+            # As the run wrote it, relative to here: Lightning restores the checkpoints' state only for the same path.
+            shown = os.path.relpath(ckpt_path)
+            run_dir = Path(ckpt_path if shown.startswith("..") else shown).parent.parent
+            if Path(ckpt_path).parent.name == "checkpoints" and run_dir.name.startswith("version_"):
+                kwargs["logger"] = RunLogger(run_dir.parent.parent, run_dir.parent.name, run_dir.name, False)
         return super().instantiate_trainer(**kwargs)
 
 
@@ -154,6 +163,8 @@ def quiet_console(subcommand: str) -> None:
     )
     # val_fraction 0 gives an empty validation list on purpose: the book's first experiments have no validation.
     warnings.filterwarnings("ignore", message="Total length of `list` across ranks is zero", category=UserWarning)
+    # Every run gets a fresh version_N (RunLogger), so a non-empty checkpoint directory means a resumed run.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty", category=UserWarning)
     if subcommand != "fit":  # evaluating a checkpoint needs none of its training callbacks' state
         warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
         warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`", category=UserWarning)
@@ -207,7 +218,8 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                 "enable_model_summary": False,
                 "logger": lazy_instance(RunLogger, save_dir=".", default_hp_metric=False),
                 "callbacks": [
-                    ModelCheckpoint(save_top_k=0, save_last=True),
+                    LastCheckpoint(),
+                    GracefulStop(),
                     LearningRateMonitor(logging_interval="epoch"),
                     RunSummary(),
                     PredictionWriter(),
@@ -220,3 +232,5 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
         raise SystemExit(2) from None
     except Diverged:  # the run directory is complete and RunSummary has printed the diagnosis
         raise SystemExit(1) from None
+    except Interrupted as stop:  # RunSummary has printed how to resume
+        raise SystemExit(128 + stop.signal) from None

@@ -7,3 +7,11 @@ class UsageError(ValueError):
 
 class Diverged(RuntimeError):
     """The loss became inf or NaN; the message says when and what to change."""
+
+
+class Interrupted(RuntimeError):
+    """Training was stopped by a signal at the end of an epoch; `last.ckpt` resumes it."""
+
+    def __init__(self, signal: int) -> None:
+        super().__init__(f"interrupted by signal {signal}")
+        self.signal = signal

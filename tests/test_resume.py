@@ -1,0 +1,100 @@
+"""Interrupted runs resume where they stopped and end exactly as uninterrupted ones: Ctrl-C, SIGTERM and kill -9."""
+
+import json
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from thermometer.cli import main
+
+ROOT = Path(__file__).parents[1]
+
+
+def numbers(m: dict) -> list[float]:
+    """What a run learned and how it ended, as one list."""
+    ended = [m["bias"], m["train_loss"], m["val_loss"] or 0.0, m["epochs"], m["best_loss"], m["best_epoch"]]
+    return [*m["weight"], *ended, *m["trained"]["weight"], m["trained"]["bias"]]
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *args]
+    return subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process: subprocess.Popen) -> None:
+    """Until `path` exists (the run has reached that point), or fail if the run ended first."""
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def uninterrupted(args: list[str], cwd: Path) -> dict:
+    cwd.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        main([*args, "--trainer.enable_progress_bar=false"])
+    return json.loads((cwd / "lightning_logs" / "version_0" / "metrics.json").read_text())
+
+
+def resume(command: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Run the printed resume command in-process and return the run's metrics."""
+    args = shlex.split(command)[2:]  # after `python scripts/train.py`
+    monkeypatch.chdir(cwd)
+    main([*args, "--trainer.enable_progress_bar=false"])
+    return json.loads((cwd / "lightning_logs" / "version_0" / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("config", "epochs", "stop"),
+    [("04_adam", 800, signal.SIGINT), ("05_split", 1000, signal.SIGTERM)],
+    ids=["adam-ctrl-c", "sgd-sigterm"],
+)
+def test_a_signal_stops_at_an_epoch_boundary_and_the_printed_command_resumes_exactly(
+    config, epochs, stop, tmp_path, monkeypatch
+):
+    args = ["--config", str(ROOT / "configs" / "book" / f"{config}.yaml"), "--trainer.max_epochs", str(epochs)]
+    reference = uninterrupted(args, tmp_path / "reference")
+
+    (tmp_path / "stopped").mkdir()
+    run = start([*args, "--trainer.enable_progress_bar=false"], tmp_path / "stopped")
+    run_dir = tmp_path / "stopped" / "lightning_logs" / "version_0"
+    wait_for(run_dir / "hparams.yaml", run)  # training has begun
+    time.sleep(0.5)
+    run.send_signal(stop)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 128 + stop, err
+    assert "Traceback" not in err and f"{stop.name}: stopping at the end of this epoch" in err
+    stopped = json.loads((run_dir / "metrics.json").read_text())
+    assert stopped["interrupted"] == stop.name and stopped["stop_reason"] == f"interrupted by {stop.name}"
+    assert 0 < stopped["epochs"] < epochs
+    [command] = [line.split(maxsplit=1)[1].split("   ")[0] for line in out.splitlines() if line.startswith("Resume:")]
+
+    resumed = resume(command, tmp_path / "stopped", monkeypatch)
+    assert sorted(p.name for p in (tmp_path / "stopped" / "lightning_logs").iterdir()) == ["version_0"]
+    assert numbers(resumed) == pytest.approx(numbers(reference), rel=1e-6)
+
+
+def test_kill_9_loses_only_the_epochs_since_the_last_periodic_checkpoint(tmp_path, monkeypatch):
+    args = ["--config", str(ROOT / "configs" / "book" / "05_split.yaml"), "--trainer.max_epochs", "2000"]
+    reference = uninterrupted(args, tmp_path / "reference")
+
+    (tmp_path / "killed").mkdir()
+    run = start(args, tmp_path / "killed")
+    run_dir = tmp_path / "killed" / "lightning_logs" / "version_0"
+    wait_for(run_dir / "checkpoints" / "last.ckpt", run)  # written every 5 s of training
+    run.kill()
+    run.communicate(timeout=60)
+    assert run.returncode == -signal.SIGKILL and not (run_dir / "metrics.json").exists()
+
+    command = (
+        f"python scripts/train.py fit --config {run_dir / 'config.yaml'} --ckpt_path {run_dir}/checkpoints/last.ckpt"
+    )
+    resumed = resume(command, tmp_path / "killed", monkeypatch)
+    assert numbers(resumed) == pytest.approx(numbers(reference), rel=1e-6)
