@@ -213,3 +213,17 @@ def test_mistakes_end_with_one_message_status_2_and_no_run(args, message, tmp_pa
     assert message in stderr
     assert "Traceback" not in stderr and len(stderr.splitlines()) <= 5
     assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_config_file_that_is_missing_or_not_yaml_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.yaml").write_text("trainer: [max_epochs: 3\n")
+    for config, message in (
+        ("nope.yaml", "error: --config nope.yaml: no such file."),
+        ("broken.yaml", "error: --config broken.yaml: not valid YAML (line 2, column 1: expected ',' or ']'"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", config])
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.strip().startswith(message)
+    assert not (tmp_path / "lightning_logs").exists()

@@ -85,11 +85,20 @@ def test_own_csv_with_several_inputs(tmp_path):
         ("t_u,t_c\n1,2\n", {"val_fraction": 0}, "at least 2"),
         ("t_u,t_c\n1,2\n3,4\n5,6\n", {"val_fraction": 0.2}, "holds out 0; validation (and its R²) needs at least 2"),
         ("t_u,t_c\n" + "1,2\n" * 9, {"val_fraction": 0.2}, "at least 2/9"),
+        ("t_u;t_c\n1;2\n3;4\n", {}, "found ['t_u;t_c']. One column found: the file must be comma-separated."),
+        ("t_u,t_c,t_u\n1,2,3\n4,5,6\n", {}, "the header names 't_u' more than once; rename them."),
+        (b"t_u,t_c\n\xff\xfe,1\n", {}, "cannot be read as a CSV ('utf-8' codec can't decode"),
+        ("directory", {}, "bad.csv is a directory. Give a CSV file with --data.csv_path."),
     ],
+    ids=lambda value: None,
 )
 def test_bad_csv_is_named_with_the_fix(tmp_path, text, kwargs, message):
     csv = tmp_path / "bad.csv"
-    if text is not None:
+    if text == "directory":
+        csv.mkdir()
+    elif isinstance(text, bytes):
+        csv.write_bytes(text)
+    elif text is not None:
         csv.write_text(text)
     with pytest.raises(UsageError, match=r"bad\.csv") as error:
         loaded(csv_path=csv, **kwargs)

@@ -65,8 +65,8 @@ def test_a_signal_stops_at_an_epoch_boundary_and_the_printed_command_resumes_exa
     (tmp_path / "stopped").mkdir()
     run = start([*args, "--trainer.enable_progress_bar=false"], tmp_path / "stopped")
     run_dir = tmp_path / "stopped" / "lightning_logs" / "version_0"
-    wait_for(run_dir / "hparams.yaml", run)  # training has begun
-    time.sleep(0.5)
+    wait_for(run_dir / "hparams.yaml", run)  # fit has begun: Ctrl-C is handled; SIGTERM once training starts
+    time.sleep(1.5)
     run.send_signal(stop)
     out, err = run.communicate(timeout=120)
     assert run.returncode == 128 + stop, err

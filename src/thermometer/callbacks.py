@@ -378,20 +378,29 @@ class GracefulStop(L.Callback):
         self.signal: signal.Signals | None = None
         self.previous: dict[int, Any] = {}
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.listen(signal.SIGINT)
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # After Lightning has installed its own SIGTERM handler, which would end the run with an exception.
-        if threading.current_thread() is threading.main_thread():
-            self.trainer = trainer
-            self.previous = {s: signal.signal(s, self.stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.listen(signal.SIGTERM)
+
+    def listen(self, signum: signal.Signals) -> None:
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            self.previous[signum] = signal.signal(signum, self.stop)
 
     def stop(self, signum: int, frame: Any) -> None:
         if self.signal is not None:  # asked twice: stop now
             raise KeyboardInterrupt
         self.signal = signal.Signals(signum)
-        self.trainer.should_stop = True
         print(f"\n{self.signal.name}: stopping at the end of this epoch (again to stop at once)", file=sys.stderr)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Here, not in the handler: a stop requested between epochs would leave an epoch without its step.
+        if self.signal is not None:
+            trainer.should_stop = True
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
         self.previous = {}

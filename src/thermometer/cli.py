@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from jsonargparse import lazy_instance
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
@@ -176,6 +178,23 @@ def quiet_console(subcommand: str) -> None:
                 handler.addFilter(_actionable)
 
 
+def check_config_files(args: list[str]) -> None:
+    """Each `--config` file exists and is valid YAML, or one `UsageError` line says which and where."""
+    paths = [value for option, value in itertools.pairwise(args) if option in ("--config", "-c")]
+    paths += [option.removeprefix("--config=") for option in args if option.startswith("--config=")]
+    for path in paths:
+        if ":" in path or path.lstrip().startswith("{"):
+            continue  # inline YAML or JSON, which LightningCLI also accepts
+        if not Path(path).is_file():
+            raise UsageError(f"--config {path}: no such file. Give a YAML file, e.g. configs/book/03_scaled.yaml.")
+        try:
+            yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise UsageError(f"--config {path}: not valid YAML ({where}{getattr(error, 'problem', error)}).") from None
+
+
 def with_subcommand(args: list[str]) -> list[str]:
     """`fit` unless the arguments start with a subcommand or ask for the top-level help."""
     return args if args and args[0] in (*SUBCOMMANDS, "-h", "--help") else ["fit", *args]
@@ -196,6 +215,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
     quiet_console(command)
     try:
+        check_config_files(sys.argv[1:] if args is None else args)
         return ThermometerCLI(
             LitThermometer,
             TemperatureDataModule,

@@ -46,17 +46,29 @@ def read_readings(
     `target_column` None reads the inputs only (readings to predict from); `option` names the file's option.
     """
     path = Path(csv_path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory. Give a CSV file with {option}.")
     if not path.is_file():
         raise UsageError(f"{path}: no such file. Give an existing CSV with {option}.")
     columns = [*input_columns, *([target_column] if target_column else [])]
     try:
         frame = pd.read_csv(path)
+        header = pd.read_csv(path, header=None, nrows=1).iloc[0].tolist()  # as written: pandas renames repeats
     except pd.errors.EmptyDataError:
         raise UsageError(f"{path}: the file is empty. It needs a header line with {columns} and rows.") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[0]
+        raise UsageError(f"{path}: cannot be read as a CSV ({reason}).") from None
+    duplicated = sorted({str(c) for c in header if header.count(c) > 1})
+    if duplicated:
+        raise UsageError(f"{path}: the header names {', '.join(map(repr, duplicated))} more than once; rename them.")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        hint = ""
+        if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t| "):
+            hint = " One column found: the file must be comma-separated."
         raise UsageError(
-            f"{path}: no column {', '.join(map(repr, missing))}; found {list(frame.columns)}. "
+            f"{path}: no column {', '.join(map(repr, missing))}; found {list(frame.columns)}.{hint} "
             "Choose columns with --data.input_columns and --data.target_column."
         )
     if frame.empty:

@@ -223,10 +223,11 @@ class LitThermometer(L.LightningModule):
         While fitting they go straight to the loggers: `self.log` costs about half a millisecond a name, more than
         a training step here. An evaluation logs them the usual way, into Lightning's results table too.
         """
+        if self.trainer.sanity_checking or not any(metric.update_count for metric in metrics.values()):
+            metrics.reset()
+            return
         values = {name: value.item() for name, value in metrics.compute().items()} | (extra or {})
         metrics.reset()
-        if self.trainer.sanity_checking:
-            return
         if self.trainer.state.fn == TrainerFn.FITTING:
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.current_epoch + 1)
