@@ -33,3 +33,14 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
         return Run(runs[-1])
 
     return run
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`python scripts/train.py`, once, for the tests that only read what it wrote: its run directory."""
+    here = tmp_path_factory.mktemp("default")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(here)
+        patch.setattr(sys, "argv", ["train.py"])
+        main(["--trainer.enable_progress_bar=false"])
+    return here / "lightning_logs" / "version_0"

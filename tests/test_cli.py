@@ -28,17 +28,6 @@ def same_numbers(a: dict, b: dict) -> bool:
     return [a[k] for k in keys] == [b[k] for k in keys]
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """`python scripts/train.py`, once for the tests that only read what it wrote."""
-    here = tmp_path_factory.mktemp("default")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(here)
-        patch.setattr(sys, "argv", ["train.py"])
-        main(["--trainer.enable_progress_bar=false"])
-    return here / "lightning_logs" / "version_0"
-
-
 def test_default_run_reaches_the_closed_form_optimum_and_stops_early(default_run):
     metrics = (default_run / "metrics.json").read_text()
     m = yaml.safe_load(metrics)

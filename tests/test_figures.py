@@ -1,7 +1,6 @@
 """The pictures: TensorBoard images read back with TensorBoard's own EventAccumulator, the PNGs, the layout."""
 
 import io
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.custom_scalar import layout_pb2
 
 from tests.book import T_C, T_U
-from thermometer.cli import main
 from thermometer.figures import mse_grid
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -23,16 +21,6 @@ def everything(run_dir) -> EventAccumulator:
     accumulator = EventAccumulator(str(run_dir), size_guidance={"images": 0, "tensors": 0, "scalars": 0})
     accumulator.Reload()
     return accumulator
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    here = tmp_path_factory.mktemp("figures")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(here)
-        patch.setattr(sys, "argv", ["train.py"])
-        main(["--trainer.enable_progress_bar=false"])
-    return here / "lightning_logs" / "version_0"
 
 
 def test_fit_images_at_the_start_after_powers_of_4_epochs_and_at_the_end(default_run):
