@@ -6,25 +6,23 @@ and the predictions file of `predict`.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
 import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import BasePredictionWriter, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, EarlyStopping
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from thermometer.checkpoints import GracefulStop
 from thermometer.errors import Diverged, Interrupted, UsageError
 from thermometer.model import LitThermometer, least_squares, polynomial_features
 
@@ -274,136 +272,6 @@ class RunSummary(L.Callback):
             )
         lines.append(f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}")
         return lines
-
-
-def snapshot(state: Any) -> Any:
-    """A copy of a checkpoint's tensors and containers, the parts training goes on changing in place.
-
-    Strings and numbers are shared; ten times cheaper than `copy.deepcopy` on a Lightning checkpoint.
-    """
-    if isinstance(state, torch.Tensor):
-        return state.detach().clone()
-    if isinstance(state, dict):
-        copied = copy.copy(state)  # keeps the dict's class
-        copied.update((key, snapshot(value)) for key, value in state.items())
-        return copied
-    if isinstance(state, list | tuple):
-        items = [snapshot(value) for value in state]
-        return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
-    return state
-
-
-class BestCheckpoint(ModelCheckpoint):
-    """Lightning's `ModelCheckpoint`, holding each new best in memory and writing it at most every few seconds.
-
-    On eleven readings an epoch takes milliseconds and the loss improves nearly every epoch, so writing each
-    improvement would be most of a run's work. The file lags the best by at most `write_every` seconds and is
-    written at the end of training and on an exception. Any `save_top_k` other than 1 writes at once, as Lightning
-    does.
-
-    Args:
-        *args: `ModelCheckpoint`'s arguments.
-        write_every: seconds between writes of a new best; 0 writes each improvement at once.
-        **kwargs: `ModelCheckpoint`'s keyword arguments.
-
-    """
-
-    def __init__(self, *args: Any, write_every: float = 5.0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.write_every = write_every
-        self.pending: tuple[str, dict[str, Any]] | None = None
-        self.written_at = time.monotonic()
-
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        if self.save_top_k != 1 or not self.write_every:
-            super()._save_checkpoint(trainer, filepath)
-            return
-        self.pending = (filepath, snapshot(trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)))
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if time.monotonic() - self.written_at >= self.write_every:
-            self.write(trainer)
-
-    def write(self, trainer: L.Trainer) -> None:
-        """Write the best held in memory, if any."""
-        if self.pending is not None:
-            filepath, state = self.pending
-            self.pending = None
-            trainer.strategy.save_checkpoint(state, filepath)
-            self.written_at = time.monotonic()
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.write(trainer)
-        super().on_train_end(trainer, pl_module)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self.write(trainer)
-        super().on_exception(trainer, pl_module, exception)
-
-
-class LastCheckpoint(ModelCheckpoint):
-    """`last.ckpt`, written at the end of an epoch at most every `write_every` seconds, and at the end of training.
-
-    A `kill -9` then loses at most those seconds; an epoch boundary is where a resumed run continues exactly.
-    """
-
-    def __init__(self, write_every: float = 5.0) -> None:
-        super().__init__(save_top_k=0, save_last=True)
-        self.write_every = write_every
-        self.written_at = time.monotonic()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if time.monotonic() - self.written_at >= self.write_every:
-            self.write_last(trainer)
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pass  # only at the end of the epoch, after every callback has seen it
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.write_last(trainer)
-
-    def write_last(self, trainer: L.Trainer) -> None:
-        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-        self.written_at = time.monotonic()
-
-
-class GracefulStop(L.Callback):
-    """Ctrl-C (SIGINT) or SIGTERM during `fit` ends training at the end of the current epoch, as a finished run.
-
-    `last.ckpt` is then written at an epoch boundary, from which `fit --ckpt_path` continues exactly; the summary
-    says the run was interrupted and how to resume it. A second Ctrl-C stops at once.
-    """
-
-    def __init__(self) -> None:
-        self.signal: signal.Signals | None = None
-        self.previous: dict[int, Any] = {}
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.listen(signal.SIGINT)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # After Lightning has installed its own SIGTERM handler, which would end the run with an exception.
-        self.listen(signal.SIGTERM)
-
-    def listen(self, signum: signal.Signals) -> None:
-        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
-            self.previous[signum] = signal.signal(signum, self.stop)
-
-    def stop(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:  # asked twice: stop now
-            raise KeyboardInterrupt
-        self.signal = signal.Signals(signum)
-        print(f"\n{self.signal.name}: stopping at the end of this epoch (again to stop at once)", file=sys.stderr)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Here, not in the handler: a stop requested between epochs would leave an epoch without its step.
-        if self.signal is not None:
-            trainer.should_stop = True
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
 
 
 class Figures(L.Callback):

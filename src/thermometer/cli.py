@@ -19,7 +19,8 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from thermometer.callbacks import BestCheckpoint, Figures, GracefulStop, LastCheckpoint, PredictionWriter, RunSummary
+from thermometer.callbacks import Figures, PredictionWriter, RunSummary
+from thermometer.checkpoints import BestCheckpoint, GracefulStop, LastCheckpoint
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import Diverged, Interrupted, UsageError
 from thermometer.logger import RunLogger
