@@ -27,6 +27,7 @@ from thermometer.errors import Diverged, Interrupted, UsageError
 from thermometer.model import LitThermometer, least_squares, polynomial_features
 
 LOSSES = ("train/loss", "val/loss")
+RUN_FILES = ("metrics.json", "fit.png", "loss_landscape.png", "checkpoints/", "config.yaml")  # listed if written
 
 
 def _loss(weight: torch.Tensor, bias: float, inputs: torch.Tensor, targets: torch.Tensor, degree: int) -> float | None:
@@ -226,7 +227,7 @@ class RunSummary(L.Callback):
         for experiment in tensorboard_writers(trainer) if not summary["interrupted"] else []:
             experiment.add_hparams(summary["hparams"], results, run_name=".")  # ".": this run's directory
         where = [
-            f"Run:          {run_dir}   (metrics.json, checkpoints/, config.yaml)",
+            f"Run:          {run_dir}   ({', '.join(n for n in RUN_FILES if (run_dir / n.rstrip('/')).exists())})",
             f"Watch:        tensorboard --logdir {Path(trainer.logger.root_dir)}",
         ]
         if summary["diverged"]:
