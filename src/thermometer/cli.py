@@ -205,7 +205,8 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
     """Run the command line (`sys.argv`, or `args` from Python); `fit` when no subcommand is given.
 
     A mistake in the data or the options ends with one line on stderr and exit status 2; a run whose loss
-    diverged ends with its diagnosis and exit status 1.
+    diverged ends with its diagnosis and exit status 1; Ctrl-C or SIGTERM ends the epoch, prints how to resume
+    and exits with 128 + the signal's number.
     """
     if args is None:  # from the shell: LightningCLI reads sys.argv itself
         sys.argv[1:] = with_subcommand(sys.argv[1:])

@@ -223,7 +223,7 @@ class TemperatureDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         """`test` evaluates the held-out rows under `test/...` names: eleven readings leave no third set."""
         if not len(self.val_rows):
-            raise UsageError("val_fraction is 0, so no rows were held out to test on; set --data.val_fraction.")
+            raise UsageError("val_fraction is 0: no rows were held out to test on; train with --data.val_fraction > 0.")
         return self._loader(self.val_rows, shuffle=False)
 
     def load_predict(self) -> None:
