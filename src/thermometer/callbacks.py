@@ -219,7 +219,7 @@ class RunSummary(L.Callback):
 
     @rank_zero_only
     def report(self, trainer: L.Trainer, summary: dict[str, Any]) -> None:
-        run_dir = Path(trainer.log_dir)
+        run_dir = Path(trainer.logger.log_dir)  # not trainer.log_dir: it waits for the other processes
         (run_dir / "metrics.json").write_text(json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n")
         results = {"hp_metric": summary["best_loss"], "final/train_loss": summary["train_loss"]}
         results["final/val_loss"] = summary["val_loss"]
@@ -348,7 +348,7 @@ class Figures(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: LitThermometer) -> None:
         if self.fit is None:
             return
-        epochs, run_dir = trainer.current_epoch, Path(trainer.log_dir)
+        epochs, run_dir = trainer.current_epoch, Path(trainer.logger.log_dir)  # rank 0 only
         from matplotlib.image import imsave  # see fit_figure
 
         if self.drawn != epochs:

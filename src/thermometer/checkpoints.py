@@ -91,7 +91,8 @@ class LastCheckpoint(ModelCheckpoint):
         self.written_at = time.monotonic()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if time.monotonic() - self.written_at >= self.write_every:
+        # Every process must take part in the write: rank 0's clock decides for all.
+        if trainer.strategy.broadcast(time.monotonic() - self.written_at >= self.write_every):
             self.write_last(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -114,9 +115,11 @@ class GracefulStop(L.Callback):
 
     def __init__(self) -> None:
         self.signal: signal.Signals | None = None
+        self.say = True
         self.previous: dict[int, Any] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.say = trainer.is_global_zero  # Ctrl-C reaches every process; one of them answers
         self.listen(signal.SIGINT)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -131,10 +134,15 @@ class GracefulStop(L.Callback):
         if self.signal is not None:  # asked twice: stop now
             raise KeyboardInterrupt
         self.signal = signal.Signals(signum)
-        print(f"\n{self.signal.name}: stopping at the end of this epoch (again to stop at once)", file=sys.stderr)
+        if self.say:
+            print(f"\n{self.signal.name}: stopping at the end of this epoch (again to stop at once)", file=sys.stderr)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Here, not in the handler: a stop requested between epochs would leave an epoch without its step.
+        # With several processes, a signal to any one of them (`kill` reaches one) stops them all.
+        if trainer.world_size > 1:
+            asked = trainer.strategy.reduce(torch.tensor(self.signal or 0), reduce_op="max")
+            self.signal = signal.Signals(int(asked)) if asked else None
         if self.signal is not None:
             trainer.should_stop = True
 

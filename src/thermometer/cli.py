@@ -39,7 +39,8 @@ class SaveFitConfig(SaveConfigCallback):
     """`config.yaml` in the run directory of `fit` only: evaluating or predicting from a checkpoint trains nothing."""
 
     def setup(self, trainer: Trainer, pl_module: LitThermometer, stage: str) -> None:
-        resumed = (Path(trainer.log_dir) / self.config_filename).is_file()  # the run's first config stays
+        # The run's first config stays. Rank 0 decides: it may have written the file by the time another looks.
+        resumed = trainer.strategy.broadcast((Path(trainer.log_dir) / self.config_filename).is_file())
         if stage == "fit" and not resumed:
             super().setup(trainer, pl_module, stage)
 
@@ -152,11 +153,15 @@ UNACTIONABLE = (
     "TPU available: False",
     "`Trainer.fit` stopped:",
     "Restoring states from the checkpoint path",
+    "Initializing distributed:",  # one per process; Lightning's banner then says how many started
 )
 
 
 def _actionable(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(UNACTIONABLE)
+    message = record.getMessage()
+    if message.startswith("[rank: "):  # another process's copy: `[rank: 1] Seed set to 42`
+        message = message.partition("] ")[2]
+    return not message.startswith(UNACTIONABLE)
 
 
 def quiet_console(subcommand: str) -> None:
@@ -235,6 +240,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
             auto_configure_optimizers=False,  # the optimizer is --model.optimizer; no second, top-level one
             trainer_defaults={
                 "max_epochs": 1000,
+                "use_distributed_sampler": False,  # RowBatches shares the batches out among processes
                 "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
                 "log_every_n_steps": 1,
                 "enable_model_summary": False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,8 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch import distributed
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from thermometer.errors import UsageError
 
@@ -21,10 +22,10 @@ BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 
 
 class Readings(Dataset):
-    """Readings held as tensors (inputs, and targets unless predicting) and fetched a batch at a time by index.
+    """Readings held as tensors (inputs, and targets unless predicting) and fetched a batch at a time.
 
-    Indexing with a tensor of row numbers slices the tensors at once, so a batch never goes through the per-row
-    default collate.
+    Indexing with a slice or a tensor of row numbers (see `RowBatches`) takes a whole batch in one operation, so a
+    batch never goes through the per-row default collate.
     """
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> None:
@@ -33,9 +34,41 @@ class Readings(Dataset):
     def __len__(self) -> int:
         return len(self.tensors[0])
 
-    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, ...]:
-        rows = torch.as_tensor(rows)
+    def __getitem__(self, rows: slice | torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(tensor[rows] for tensor in self.tensors)
+
+
+class RowBatches(Sampler):
+    """Batches of row numbers: in order as slices, or shuffled afresh each epoch as index tensors.
+
+    The shuffle is seeded by the run's seed and the epoch, so a resumed run sees the same batches. With several
+    processes (DDP), process `r` takes batches `r, r + processes, ...`; as in Lightning's `DistributedSampler`, the
+    first batches are taken again where the count does not divide, so that every process makes as many steps.
+    """
+
+    def __init__(self, rows: int, batch_size: int, shuffle: bool) -> None:
+        self.rows, self.batch_size, self.shuffle = rows, batch_size, shuffle
+        self.seed, self.epoch = torch.initial_seed(), 0
+        self.rank, self.processes = 0, 1
+        if distributed.is_available() and distributed.is_initialized():
+            self.rank, self.processes = distributed.get_rank(), distributed.get_world_size()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of each epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(math.ceil(self.rows / self.batch_size) / self.processes)
+
+    def __iter__(self) -> Iterator[slice | torch.Tensor]:
+        starts = range(0, self.rows, self.batch_size)
+        order = None
+        if self.shuffle and len(starts) > 1:
+            order = torch.randperm(self.rows, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        for i in range(len(self)):
+            start = starts[(self.rank + i * self.processes) % len(starts)]
+            stop = min(start + self.batch_size, self.rows)
+            yield slice(start, stop) if order is None else order[start:stop]
 
 
 def read_readings(
@@ -204,11 +237,11 @@ class TemperatureDataModule(L.LightningDataModule):
         return self.targets[self.val_rows]
 
     def _loader(self, rows: torch.Tensor, shuffle: bool) -> DataLoader:
-        batch_size = self.batch_size or len(rows)
-        order = RandomSampler(rows) if shuffle and batch_size < len(rows) else SequentialSampler(rows)
         readings = Readings(self.inputs[rows], self.targets[rows])
-        # batch_size=None: each sampled "item" is already a whole batch of row numbers.
-        return DataLoader(readings, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+        # batch_size=None: each sampled "item" is already a whole batch of rows.
+        return DataLoader(
+            readings, sampler=RowBatches(len(rows), self.batch_size or len(rows), shuffle), batch_size=None
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_rows, shuffle=True)
@@ -245,7 +278,7 @@ class TemperatureDataModule(L.LightningDataModule):
         """The readings `predict` converts (see `load_predict`), in their order, in batches of `batch_size`."""
         self.load_predict()
         readings = Readings(torch.tensor(self.predict_frame[self.input_columns].to_numpy()))
-        batches = BatchSampler(SequentialSampler(readings), self.batch_size or len(readings), drop_last=False)
+        batches = RowBatches(len(readings), self.batch_size or len(readings), shuffle=False)
         return DataLoader(readings, sampler=batches, batch_size=None)
 
     def state_dict(self) -> dict[str, Any]:

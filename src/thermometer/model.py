@@ -185,6 +185,7 @@ class LitThermometer(L.LightningModule):
             on_step=False,
             on_epoch=True,
             batch_size=len(t_c),
+            sync_dist=self.trainer.world_size > 1,  # each process sees its share of the rows
         )
         return loss
 
