@@ -4,7 +4,6 @@ import torch
 
 from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
 from thermometer.data import TemperatureDataModule
-from thermometer.errors import UsageError
 
 
 def loaded(**kwargs) -> TemperatureDataModule:
@@ -70,50 +69,3 @@ def test_own_csv_with_several_inputs(tmp_path):
     )
     data = loaded(csv_path=csv, input_columns=["a", "b"], target_column="y", val_fraction=0)
     assert data.inputs.tolist() == [[1, 5], [2, 6], [3, 7], [4, 9]]
-
-
-@pytest.mark.parametrize(
-    ("text", "kwargs", "message"),
-    [
-        (None, {}, "no such file"),
-        ("", {}, "empty"),
-        ("t_u,temp\n1,2\n3,4\n", {}, "no column 't_c'; found ['t_u', 'temp']"),
-        ("t_u,t_c\n1,2\n3,warm\n4,5\n", {}, "line 3, column 't_c': 'warm' is not a finite number"),
-        ("t_u,t_c\n1,2\n3,\n4,5\n", {}, "line 3, column 't_c': blank or NaN is not a finite number"),
-        ("t_u,t_c\n1,2\ninf,3\n4,5\n", {}, "line 3, column 't_u': inf is not a finite number"),
-        ("t_u,t_c\n", {}, "a header line but no rows"),
-        ("t_u,t_c\n1,2\n", {"val_fraction": 0}, "at least 2"),
-        ("t_u,t_c\n1,2\n3,4\n5,6\n", {"val_fraction": 0.2}, "holds out 0; validation (and its R²) needs at least 2"),
-        ("t_u,t_c\n" + "1,2\n" * 9, {"val_fraction": 0.2}, "at least 2/9"),
-        ("t_u;t_c\n1;2\n3;4\n", {}, "found ['t_u;t_c']. One column found: the file must be comma-separated."),
-        ("t_u,t_c,t_u\n1,2,3\n4,5,6\n", {}, "the header names 't_u' more than once; rename them."),
-        (b"t_u,t_c\n\xff\xfe,1\n", {}, "cannot be read as a CSV ('utf-8' codec can't decode"),
-        ("directory", {}, "bad.csv is a directory. Give a CSV file with --data.csv_path."),
-    ],
-    ids=lambda value: None,
-)
-def test_bad_csv_is_named_with_the_fix(tmp_path, text, kwargs, message):
-    csv = tmp_path / "bad.csv"
-    if text == "directory":
-        csv.mkdir()
-    elif isinstance(text, bytes):
-        csv.write_bytes(text)
-    elif text is not None:
-        csv.write_text(text)
-    with pytest.raises(UsageError, match=r"bad\.csv") as error:
-        loaded(csv_path=csv, **kwargs)
-    assert message in str(error.value)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"val_fraction": 1.0}, "val_fraction"),
-        ({"val_fraction": -0.1}, "val_fraction"),
-        ({"batch_size": 0}, "batch_size"),
-        ({"input_columns": ["t_c"]}, "both an input and the target"),
-    ],
-)
-def test_bad_options_are_refused(kwargs, message):
-    with pytest.raises(UsageError, match=message):
-        TemperatureDataModule(**kwargs)

@@ -1,7 +1,5 @@
 """`predict`: new readings converted from a checkpoint, checked against the learned equation in `metrics.json`."""
 
-import sys
-
 import pandas as pd
 import pytest
 import torch
@@ -66,40 +64,6 @@ def test_predict_without_options_converts_the_training_readings(cli):
     run = cli("--trainer.max_epochs", "20")
     predict("--ckpt_path", str(run.path / "checkpoints" / "last.ckpt"))
     assert len(pd.read_csv(run.path / "predictions.csv")) == 11
-
-
-class Anything:
-    """Pickled into a file, it needs this module's code to load: weights-only loading refuses it."""
-
-
-@pytest.mark.parametrize(
-    ("checkpoint", "args", "message"),
-    [
-        (None, ["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),
-        (b"not a checkpoint at all", [], "not a PyTorch checkpoint, torch.load cannot read it"),
-        ({"code": Anything()}, [], "refused, loading it would run code (tests.test_predict.Anything)"),
-        ({"state_dict": {}}, [], "not a checkpoint of this project"),
-        (None, ["--data.predict_readings", "[1, 2]"], "predict needs a trained model: give --ckpt_path"),
-    ],
-    ids=["missing", "garbage", "pickled-code", "foreign", "no-ckpt-path"],
-)
-def test_a_bad_checkpoint_is_one_clear_message(checkpoint, args, message, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["train.py"])
-    if checkpoint is not None:
-        path = tmp_path / "given.ckpt"
-        if isinstance(checkpoint, bytes):
-            path.write_bytes(checkpoint)
-        else:
-            torch.save(checkpoint, path)
-        args = ["--ckpt_path", str(path)]
-    with pytest.raises(SystemExit) as exit_:
-        predict(*args)
-    assert exit_.value.code == 2
-    stderr = capsys.readouterr().err
-    assert message in stderr and "Traceback" not in stderr
-    assert len(stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "lightning_logs").exists()
 
 
 def test_a_checkpoint_of_your_own_csv_brings_its_columns_and_csv(cli, tmp_path, capsys):

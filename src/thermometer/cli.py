@@ -25,6 +25,7 @@ from thermometer.data import TemperatureDataModule
 from thermometer.errors import Diverged, Interrupted, UsageError
 from thermometer.logger import RunLogger
 from thermometer.model import LitThermometer
+from thermometer.parser import ThermometerParser
 
 SEED = 42
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -82,6 +83,11 @@ class ThermometerCLI(LightningCLI):
         lr = config.model.optimizer.init_args.get("lr")
         if isinstance(lr, int | float) and not lr > 0:
             raise UsageError(f"--model.optimizer.lr is {lr:g}; a learning rate must be positive, e.g. 0.01.")
+        if config.early_stopping.patience < 0:
+            raise UsageError(
+                f"--early_stopping.patience is {config.early_stopping.patience}; it counts epochs without "
+                "improvement before stopping, so it must be 0 or more, e.g. 10."
+            )
         if subcommand != "fit" and not config.get("ckpt_path"):
             raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
         if config.get("ckpt_path"):
@@ -235,6 +241,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                     for name in SUBCOMMANDS
                 },
             },
+            parser_class=ThermometerParser,
             seed_everything_default=SEED,
             save_config_callback=SaveFitConfig,
             auto_configure_optimizers=False,  # the optimizer is --model.optimizer; no second, top-level one
@@ -256,6 +263,8 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
             args=args,
         )
     except (UsageError, MisconfigurationException) as error:
+        if os.environ.get("THERMOMETER_DEBUG"):  # the README's way to see where a message came from
+            raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except Diverged:  # the run directory is complete and RunSummary has printed the diagnosis

@@ -1,0 +1,77 @@
+"""LightningCLI's parser, saying a mistyped option or value in one line and where the options are listed.
+
+jsonargparse explains a rejected value over several lines of Python types (`Subtypes: [<class 'int'>, ...]`); a
+user needs the option, the value and what it should be: `--data.batch_size abc: expected a whole number or null`.
+`THERMOMETER_DEBUG=1` shows jsonargparse's own message and the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import NoReturn
+
+from lightning.pytorch.cli import LightningArgumentParser
+
+from thermometer.errors import UsageError
+
+HINT = "The options are listed by:"
+TYPE_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "NoneType": "null",
+    "list": 'a list such as "[t_u]"',
+    "collections.abc.Sequence": 'a list such as "[t_u]"',
+    "list[float]": 'a list of numbers such as "[35.7, 100]"',
+    "list[str]": 'a list such as "[t_u]"',
+}
+
+
+def expected_words(types: str) -> list[str]:
+    """`<class 'int'>, typing.Literal['a', 'b']` -> ["a whole number", "one of 'a', 'b'"]."""
+    words = []
+    for literal, name, generic in re.findall(r"typing\.Literal\[([^\]]*)\]|<class '([\w.]+)'>|(list\[\w+\])", types):
+        if literal:
+            words.append(f"one of {literal}")
+        elif (name or generic) in TYPE_WORDS:
+            words.append(TYPE_WORDS[name or generic])
+    return list(dict.fromkeys(words))
+
+
+def plain(message: str) -> str:
+    """A rejected value in jsonargparse's message, as one line; other messages as they are."""
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    if not keys:
+        return message.strip()
+    option = "--" + ".".join(keys)
+    given = re.findall(r"Given value: (.*?)(?:\. Got value: .*)?$", message, re.MULTILINE)
+    got = re.findall(r"Got value: (.*)$", message, re.MULTILINE)
+    value = given[-1] if given else got[0] if got else None
+    if rejected := re.search(r"Option '(\w+)' is not accepted", message):
+        class_path = re.search(r"class_path='([\w.]+)'", message)
+        owner = class_path.group(1) if class_path else "this class"
+        return f"{option}.{rejected.group(1)}: {owner} has no such option; see its options with --help."
+    subtypes = re.search(r"Subtypes: (\[.*\])$", message, re.MULTILINE)
+    words = expected_words(subtypes.group(1) if subtypes else " ".join(re.findall(r"Expected a (.*)", message)))
+    if not words and "dot import path" in message:
+        words = ["a class name such as Adam or torch.optim.Adam"]
+    shown = f"{option} {value}" if value is not None else option
+    return f"{shown}: expected {' or '.join(words)}." if words else f"{shown}: {message.splitlines()[-1].strip()}"
+
+
+class ThermometerParser(LightningArgumentParser):
+    """LightningCLI's parser; a mistake raises `UsageError`, which `main` prints as one line and exit status 2."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:
+            super().error(message, ex)
+        if os.environ.get("THERMOMETER_DEBUG"):
+            raise UsageError(message) from ex
+        if HINT in message:  # a value in a --config file, already said by the parser that read it
+            raise UsageError(message.removeprefix('Parser key "config": ')) from None
+        parser = getattr(ex, "subcommand_parser", None) or self
+        command = " ".join([sys.argv[0], *parser.prog.split()[1:]]).replace(" [options]", "")
+        raise UsageError(f"{plain(message)}\n  {HINT} python {command} --help") from None

@@ -1,0 +1,159 @@
+"""Every bad input, through the command line: exit status 2, one message naming the problem and its fix, no
+traceback, and nothing written: no new run directory, and the earlier run untouched."""
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from thermometer.cli import main
+
+FILES = {
+    "empty.csv": "",
+    "header_only.csv": "t_u,t_c\n",
+    "other_columns.csv": "t_u,temp\n1,2\n3,4\n",
+    "semicolons.csv": "t_u;t_c\n1;2\n3;4\n",
+    "word.csv": "t_u,t_c\n1,2\n3,warm\n4,5\n",
+    "nan.csv": "t_u,t_c\n1,2\nnan,3\n4,5\n",
+    "blank.csv": "t_u,t_c\n1,2\n3,\n4,5\n",
+    "inf.csv": "t_u,t_c\n1,2\n3,4\n-inf,5\n",
+    "twice.csv": "t_u,t_c,t_u\n1,2,3\n4,5,6\n",
+    "one_row.csv": "t_u,t_c\n1,2\n",
+    "four_rows.csv": "t_u,t_c\n1,2\n3,4\n5,6\n7,8\n",
+    "two_inputs.csv": "a,b,t_c\n" + "".join(f"{i},{i % 3},{2 * i}\n" for i in range(12)),
+    "latin1.csv": b"t_u,t_c\n\xff\xfe,1\n",
+    "unreadable.csv": "t_u,t_c\n1,2\n3,4\n",
+    "broken.yaml": "trainer: [max_epochs: 3\n",
+    "bad_value.yaml": "model:\n  degree: two\n",
+    "garbage.ckpt": b"not a checkpoint at all",
+}
+EARLIER = "lightning_logs/version_0/checkpoints/best.ckpt"  # the earlier run's
+
+CASES = {
+    # The CSV.
+    "csv missing": (["--data.csv_path", "missing.csv"], "missing.csv: no such file. Give an existing CSV"),
+    "csv is a directory": (["--data.csv_path", "lightning_logs"], "lightning_logs is a directory. Give a CSV file"),
+    "csv unreadable": (["--data.csv_path", "unreadable.csv"], "unreadable.csv: cannot be read as a CSV (Permission"),
+    "csv empty": (["--data.csv_path", "empty.csv"], "empty.csv: the file is empty. It needs a header line"),
+    "csv header only": (["--data.csv_path", "header_only.csv"], "header_only.csv: a header line but no rows"),
+    "column missing": (["--data.csv_path", "other_columns.csv"], "no column 't_c'; found ['t_u', 'temp']. Choose"),
+    "wrong delimiter": (["--data.csv_path", "semicolons.csv"], "One column found: the file must be comma-separated"),
+    "non-numeric": (["--data.csv_path", "word.csv"], "word.csv: line 3, column 't_c': 'warm' is not a finite number"),
+    "nan": (["--data.csv_path", "nan.csv"], "nan.csv: line 3, column 't_u': blank or NaN is not a finite number"),
+    "blank": (["--data.csv_path", "blank.csv"], "blank.csv: line 3, column 't_c': blank or NaN is not a finite"),
+    "infinite": (["--data.csv_path", "inf.csv"], "inf.csv: line 4, column 't_u': -inf is not a finite number"),
+    "duplicate columns": (["--data.csv_path", "twice.csv"], "twice.csv: the header names 't_u' more than once"),
+    "not utf-8": (["--data.csv_path", "latin1.csv"], "latin1.csv: cannot be read as a CSV ('utf-8' codec"),
+    "one row": (["--data.csv_path", "one_row.csv", "--data.val_fraction", "0"], "1 row(s); a line needs at least 2"),
+    "no validation row": (["--data.csv_path", "four_rows.csv"], "val_fraction 0.2 of 4 rows holds out 0"),
+    "one training row": (
+        ["--data.csv_path", "four_rows.csv", "--data.val_fraction", "0.9"],
+        "4 rows leave 1 for training with val_fraction 0.9; a line needs at least 2",
+    ),
+    # The options.
+    "val_fraction 1": (["--data.val_fraction", "1"], "val_fraction is 1.0; it must be in [0, 1)"),
+    "val_fraction negative": (["--data.val_fraction", "-0.1"], "val_fraction is -0.1; it must be in [0, 1)"),
+    "val_fraction word": (["--data.val_fraction", "most"], "--data.val_fraction most: expected a number"),
+    "lr zero": (["--model.optimizer.lr", "0"], "--model.optimizer.lr is 0; a learning rate must be positive"),
+    "lr negative": (["--model.optimizer.lr", "-1"], "--model.optimizer.lr is -1; a learning rate must be positive"),
+    "lr word": (["--model.optimizer.lr", "fast"], "--model.optimizer.lr fast: expected a number."),
+    "batch_size zero": (["--data.batch_size", "0"], "batch_size is 0; it must be 1 or more"),
+    "batch_size negative": (["--data.batch_size", "-3"], "batch_size is -3; it must be 1 or more"),
+    "batch_size word": (["--data.batch_size", "big"], "--data.batch_size big: expected a whole number or null."),
+    "degree 0": (["--model.degree", "0"], "degree is 0; it must be 1 or more"),
+    "degree fraction": (["--model.degree", "1.5"], "--model.degree 1.5: expected a whole number."),
+    "normalisation unknown": (
+        ["--model.normalize", "zscore"],
+        "--model.normalize zscore: expected one of 'none', 'scale', 'standardize'.",
+    ),
+    "input is the target": (["--data.input_columns", "[t_c]"], "'t_c' is both an input and the target column"),
+    "target is an input": (["--data.target_column", "t_u"], "'t_u' is both an input and the target column"),
+    "inputs not a list": (["--data.input_columns", "3"], '--data.input_columns 3: expected a list such as "[t_u]"'),
+    "optimizer unknown": (["--model.optimizer", "Adamm"], "--model.optimizer: expected a class name such as Adam"),
+    "optimizer option unknown": (["--model.optimizer.betas", "3"], "--model.optimizer.betas: torch.optim.SGD has no"),
+    "patience negative": (["--early_stopping.patience", "-1"], "--early_stopping.patience is -1; it counts epochs"),
+    "max_epochs word": (["--trainer.max_epochs", "many"], "--trainer.max_epochs many: expected a whole number"),
+    "config missing": (["--config", "nope.yaml"], "--config nope.yaml: no such file. Give a YAML file"),
+    "config not yaml": (["--config", "broken.yaml"], "--config broken.yaml: not valid YAML (line 2, column 1"),
+    "config bad value": (["--config", "bad_value.yaml"], "--model.degree two: expected a whole number."),
+    "unknown option": (["--model.optimiser", "Adam"], "unrecognized arguments: --model.optimiser Adam"),
+    "abbreviated option": (["--trainer.max_epoch", "10"], "unrecognized arguments: --trainer.max_epoch 10"),
+    "top-level optimizer": (["--optimizer", "Adam"], "unrecognized arguments: --optimizer Adam"),
+    "option without value": (["--data.csv_path"], "argument --data.csv_path: expected one argument"),
+    # Checkpoints.
+    "ckpt_path missing": (["validate", "--ckpt_path", "nope.ckpt"], "--ckpt_path nope.ckpt: no such file"),
+    "ckpt_path not given": (["test"], "test needs a trained model: give --ckpt_path"),
+    "ckpt_path not a checkpoint": (["validate", "--ckpt_path", "garbage.ckpt"], "not a PyTorch checkpoint"),
+    "ckpt_path runs code": (["predict", "--ckpt_path", "code.ckpt"], "refused, loading it would run code"),
+    "ckpt_path foreign": (["validate", "--ckpt_path", "foreign.ckpt"], "not a checkpoint of this project"),
+    "ckpt inputs differ": (
+        ["validate", "--ckpt_path", EARLIER, "--data.csv_path", "two_inputs.csv", "--data.input_columns", "[a, b]"],
+        "the checkpoint was trained with --data.input_columns ['t_u'], not ['a', 'b']: leave it out.",
+    ),
+    "ckpt columns not in csv": (
+        ["fit", "--ckpt_path", EARLIER, "--data.csv_path", "two_inputs.csv"],
+        "two_inputs.csv: no column 't_u'; found ['a', 'b', 't_c']",
+    ),
+    "predict_readings not a list": (
+        ["predict", "--ckpt_path", EARLIER, "--data.predict_readings", "35.7"],
+        '--data.predict_readings 35.7: expected a list of numbers such as "[35.7, 100]"',
+    ),
+    "predict_path missing": (
+        ["predict", "--ckpt_path", EARLIER, "--data.predict_path", "new.csv"],
+        "new.csv: no such file. Give an existing CSV with --data.predict_path.",
+    ),
+}
+
+
+class Anything:
+    """Pickled into a checkpoint, it needs this module's code to load: weights-only loading refuses it."""
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Every file under `root` and a hash of its content."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with an earlier run, and the bad files the cases point at."""
+    here = tmp_path_factory.mktemp("bad_input")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(here)
+        patch.setattr(sys, "argv", ["train.py"])
+        main(["--trainer.max_epochs", "3", "--trainer.enable_progress_bar=false"])
+    for name, content in FILES.items():
+        (here / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    (here / "unreadable.csv").chmod(0)
+    torch.save({"state_dict": {}}, here / "foreign.ckpt")
+    torch.save({"code": Anything()}, here / "code.ckpt")
+    return here
+
+
+@pytest.mark.parametrize(("args", "message"), CASES.values(), ids=CASES.keys())
+def test_bad_input_is_one_message_status_2_and_nothing_written(args, message, workdir, monkeypatch, capsys):
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    if "unreadable.csv" in args and os.geteuid() == 0:  # root reads anything: fail the way a mode-000 file fails
+        read_csv = pd.read_csv
+
+        def refuse(path, *a, **kw):
+            if Path(path).name == "unreadable.csv":
+                raise PermissionError(13, "Permission denied", str(path))
+            return read_csv(path, *a, **kw)
+
+        monkeypatch.setattr(pd, "read_csv", refuse)
+    before = fingerprint(workdir / "lightning_logs")
+    assert "version_0/checkpoints/best.ckpt" in before
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("error: ") and message in stderr, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 2, stderr
+    assert fingerprint(workdir / "lightning_logs") == before  # no new run directory, the earlier run untouched
