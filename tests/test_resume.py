@@ -52,14 +52,19 @@ def resume(command: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("config", "epochs", "stop"),
-    [("04_adam", 800, signal.SIGINT), ("05_split", 1000, signal.SIGTERM)],
-    ids=["adam-ctrl-c", "sgd-sigterm"],
+    ("config", "epochs", "stop", "options"),
+    [
+        ("04_adam", 800, signal.SIGINT, []),
+        ("05_split", 1000, signal.SIGTERM, []),
+        ("05_split", 400, signal.SIGINT, ["--data.batch_size", "2"]),  # shuffled: the same batches after resuming
+    ],
+    ids=["adam-ctrl-c", "sgd-sigterm", "sgd-mini-batches-ctrl-c"],
 )
 def test_a_signal_stops_at_an_epoch_boundary_and_the_printed_command_resumes_exactly(
-    config, epochs, stop, tmp_path, monkeypatch
+    config, epochs, stop, options, tmp_path, monkeypatch
 ):
-    args = ["--config", str(ROOT / "configs" / "book" / f"{config}.yaml"), "--trainer.max_epochs", str(epochs)]
+    book = str(ROOT / "configs" / "book" / f"{config}.yaml")
+    args = ["--config", book, "--trainer.max_epochs", str(epochs), *options]
     reference = uninterrupted(args, tmp_path / "reference")
 
     (tmp_path / "stopped").mkdir()
