@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
-from thermometer.data import TemperatureDataModule
+from thermometer import data as data_module
+from thermometer.data import RowBatches, TemperatureDataModule
+from thermometer.errors import UsageError
 
 
 def loaded(**kwargs) -> TemperatureDataModule:
@@ -13,7 +15,7 @@ def loaded(**kwargs) -> TemperatureDataModule:
 
 
 def test_bundled_csv_is_the_books_readings():
-    data = loaded()
+    data = loaded(val_fraction=0)  # the rows as the file has them
     assert data.inputs.dtype == data.targets.dtype == torch.float32
     assert torch.equal(data.inputs[:, 0], T_U)
     assert torch.equal(data.targets, T_C)
@@ -21,8 +23,11 @@ def test_bundled_csv_is_the_books_readings():
 
 def test_default_split_is_the_books():
     data = loaded()
-    assert sorted(data.train_rows.tolist()) == sorted(BOOK_TRAIN_ROWS)
-    assert sorted(data.val_rows.tolist()) == sorted(BOOK_VAL_ROWS)
+    train, val = data.split(11)
+    assert sorted(train.tolist()) == sorted(BOOK_TRAIN_ROWS) and sorted(val.tolist()) == sorted(BOOK_VAL_ROWS)
+    # Kept in that order, training rows first: each set is a slice.
+    assert torch.equal(data.train_inputs[:, 0], T_U[train]) and torch.equal(data.train_targets, T_C[train])
+    assert torch.equal(data.val_inputs[:, 0], T_U[val]) and torch.equal(data.val_targets, T_C[val])
 
 
 @pytest.mark.parametrize(("rows", "val_fraction", "n_val"), [(11, 0.2, 2), (11, 0.5, 5), (100, 0.2, 20), (7, 0.3, 2)])
@@ -30,18 +35,18 @@ def test_split_sizes_cover_every_row_once(tmp_path, rows, val_fraction, n_val):
     csv = tmp_path / "r.csv"
     pd.DataFrame({"t_u": range(rows), "t_c": range(rows)}).to_csv(csv, index=False)
     data = loaded(csv_path=csv, val_fraction=val_fraction)
-    assert len(data.val_rows) == n_val
-    assert sorted(torch.cat([data.train_rows, data.val_rows]).tolist()) == list(range(rows))
+    assert len(data.val_targets) == n_val
+    assert sorted(torch.cat([data.train_inputs[:, 0], data.val_inputs[:, 0]]).tolist()) == list(range(rows))
 
 
 def test_split_is_seeded():
-    assert torch.equal(loaded(split_seed=7).val_rows, loaded(split_seed=7).val_rows)
-    assert not torch.equal(loaded(split_seed=7).val_rows, loaded(split_seed=8).val_rows)
+    assert torch.equal(loaded(split_seed=7).val_targets, loaded(split_seed=7).val_targets)
+    assert not torch.equal(loaded(split_seed=7).val_targets, loaded(split_seed=8).val_targets)
 
 
 def test_val_fraction_zero_trains_on_every_row_in_order():
     data = loaded(val_fraction=0)
-    assert data.train_rows.tolist() == list(range(11))
+    assert torch.equal(data.train_targets, T_C)
     assert data.val_dataloader() == []
 
 
@@ -53,13 +58,44 @@ def test_full_batch_by_default_and_batch_size_slices():
     assert sorted(torch.cat([t_c for _, t_c in batches]).tolist()) == sorted(T_C[BOOK_TRAIN_ROWS].tolist())
 
 
-def test_state_dict_restores_the_split():
+def test_shuffled_batches_are_seeded_by_run_and_epoch():
+    def epoch(n: int, seed: int = 42) -> list[list[int]]:
+        torch.manual_seed(seed)
+        batches = RowBatches(10, 4, shuffle=True)
+        batches.set_epoch(n)
+        return [b.tolist() for b in batches]
+
+    assert epoch(0) == epoch(0) and epoch(0) != epoch(1) and epoch(0) != epoch(0, seed=7)
+    assert [len(b) for b in epoch(3)] == [4, 4, 2] and sorted(i for b in epoch(3) for i in b) == list(range(10))
+    assert list(RowBatches(10, 4, shuffle=False)) == [slice(0, 4), slice(4, 8), slice(8, 10)]  # in order: views
+
+
+def test_processes_share_the_batches_and_take_as_many_steps():
+    shares = []
+    for rank in range(3):
+        batches = RowBatches(10, 2, shuffle=False)
+        batches.rank, batches.processes = rank, 3
+        shares.append([(b.start, b.stop) for b in batches])
+    assert [len(share) for share in shares] == [2, 2, 2]  # 5 batches for 3 processes: the first is taken again
+    assert sorted({batch for share in shares for batch in share}) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+
+
+def test_many_rows_get_mini_batches_by_default(monkeypatch, capsys):
+    monkeypatch.setattr(data_module, "FULL_BATCH_ROWS", 5)
+    monkeypatch.setattr(data_module, "BIG_DATA_BATCH", 4)
+    data = loaded()
+    assert data.batch_size == 4 and [len(t_c) for _, t_c in data.train_dataloader()] == [4, 4, 1]
+    assert "Batches:      4 rows a step: 9 training rows are more than one batch should hold (5)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_state_dict_is_the_split_and_refuses_another():
     trained = loaded(split_seed=3)
-    other = loaded(split_seed=4)
-    assert not torch.equal(other.val_rows, trained.val_rows)
-    other.load_state_dict(trained.state_dict())
-    assert torch.equal(other.val_rows, trained.val_rows)
-    assert torch.equal(other.val_targets, trained.val_targets)
+    assert trained.state_dict() == {"rows": 11, "val_fraction": 0.2, "split_seed": 3}  # bytes, for any size
+    loaded(split_seed=3).load_state_dict(trained.state_dict())
+    with pytest.raises(UsageError, match=r"split with val_fraction 0\.2 and split_seed 3, but the book's readings"):
+        loaded(split_seed=4).load_state_dict(trained.state_dict())
 
 
 def test_own_csv_with_several_inputs(tmp_path):

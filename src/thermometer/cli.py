@@ -130,20 +130,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def use_training_data(data: Any, checkpoint: dict[str, Any], subcommand: str) -> None:
-    """Take the checkpoint's columns, and its CSV unless another is given: what the model was trained on."""
+    """Take the checkpoint's columns and split, and its CSV unless another is given: what the model was trained on."""
     trained_on = checkpoint["datamodule_hyper_parameters"]
-    given = {"input_columns": list(data.input_columns), "target_column": data.target_column}
-    trained = {"input_columns": list(trained_on["input_columns"]), "target_column": trained_on["target_column"]}
-    for key, default in (("input_columns", ["t_u"]), ("target_column", "t_c")):
-        if given[key] not in (default, trained[key]):
-            raise UsageError(
-                f"the checkpoint was trained with --data.{key} {trained[key]}, not {given[key]}: leave it out."
-            )
-        data[key] = trained[key]
+    defaults = {"input_columns": ["t_u"], "target_column": "t_c", "val_fraction": 0.2, "split_seed": 149}
+    for key, default in defaults.items():
+        given, trained = data[key], trained_on.get(key, default)
+        given, trained = (list(given), list(trained)) if key == "input_columns" else (given, trained)
+        if given not in (default, trained):
+            raise UsageError(f"the checkpoint was trained with --data.{key} {trained}, not {given}: leave it out.")
+        data[key] = trained
     if data.csv_path is None:
         data.csv_path = trained_on["csv_path"]
-    split = checkpoint.get(TemperatureDataModule.__qualname__, {})
-    if subcommand in ("validate", "test") and "val_rows" in split and not len(split["val_rows"]):
+    if subcommand in ("validate", "test") and data.val_fraction == 0:
         raise UsageError(
             f"the checkpoint was trained with val_fraction 0: no rows were held out to {subcommand} on. "
             "Use a checkpoint of a run with a validation split."

@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch import distributed
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -19,6 +20,10 @@ from thermometer.errors import UsageError
 
 BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 """The chapter's eleven readings: unknown units `t_u` and Celsius `t_c`."""
+FULL_BATCH_ROWS = 1_000_000
+"""Up to this many training rows, a step takes them all by default, as the book does."""
+BIG_DATA_BATCH = 65_536
+"""Rows a step by default beyond that: big enough to keep a CPU busy, small enough for many steps an epoch."""
 
 
 class Readings(Dataset):
@@ -35,7 +40,10 @@ class Readings(Dataset):
         return len(self.tensors[0])
 
     def __getitem__(self, rows: slice | torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(tensor[rows] for tensor in self.tensors)
+        if isinstance(rows, slice):
+            return tuple(tensor[rows] for tensor in self.tensors)
+        # index_select, not tensor[rows]: several times faster for batches of thousands of rows
+        return tuple(tensor.index_select(0, rows) for tensor in self.tensors)
 
 
 class RowBatches(Sampler):
@@ -64,7 +72,8 @@ class RowBatches(Sampler):
         starts = range(0, self.rows, self.batch_size)
         order = None
         if self.shuffle and len(starts) > 1:
-            order = torch.randperm(self.rows, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            seeded = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.rows, generator=seeded, dtype=torch.int32)
         for i in range(len(self)):
             start = starts[(self.rank + i * self.processes) % len(starts)]
             stop = min(start + self.batch_size, self.rows)
@@ -85,39 +94,53 @@ def read_readings(
         raise UsageError(f"{path}: no such file. Give an existing CSV with {option}.")
     columns = [*input_columns, *([target_column] if target_column else [])]
     try:
-        frame = pd.read_csv(path)
-        header = pd.read_csv(path, header=None, nrows=1).iloc[0].tolist()  # as written: pandas renames repeats
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()  # as written: no renaming
+        duplicated = sorted({str(c) for c in header if header.count(c) > 1})
+        if duplicated:
+            names = ", ".join(map(repr, duplicated))
+            raise UsageError(f"{path}: the header names {names} more than once; rename them.")
+        missing = [c for c in columns if c not in header]
+        if missing:
+            hint = ""
+            if len(header) == 1 and any(sep in str(header[0]) for sep in ";\t| "):
+                hint = " One column found: the file must be comma-separated."
+            raise UsageError(
+                f"{path}: no column {', '.join(map(repr, missing))}; found {header}.{hint} "
+                "Choose columns with --data.input_columns and --data.target_column."
+            )
+        # Parsed once, straight to float32: pandas' C parser is faster here than its pyarrow engine, and leaner.
+        try:
+            frame = pd.read_csv(path, usecols=columns, dtype="float32")[columns]
+        except (pd.errors.ParserError, UnicodeDecodeError):
+            raise
+        except ValueError:  # a cell that is not a number: read again as text, to say which
+            raise UsageError(not_a_number(path, pd.read_csv(path, usecols=columns, dtype=str)[columns])) from None
     except pd.errors.EmptyDataError:
         raise UsageError(f"{path}: the file is empty. It needs a header line with {columns} and rows.") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
         reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[0]
         raise UsageError(f"{path}: cannot be read as a CSV ({reason}).") from None
-    duplicated = sorted({str(c) for c in header if header.count(c) > 1})
-    if duplicated:
-        raise UsageError(f"{path}: the header names {', '.join(map(repr, duplicated))} more than once; rename them.")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        hint = ""
-        if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t| "):
-            hint = " One column found: the file must be comma-separated."
-        raise UsageError(
-            f"{path}: no column {', '.join(map(repr, missing))}; found {list(frame.columns)}.{hint} "
-            "Choose columns with --data.input_columns and --data.target_column."
-        )
     if frame.empty:
         raise UsageError(f"{path}: a header line but no rows of readings.")
-    frame = frame[columns]
-    numbers = frame.apply(pd.to_numeric, errors="coerce")
-    bad = ~numbers.abs().lt(math.inf)  # NaN (blank or unparseable) and ±inf alike
-    if bad.any().any():
-        row, column = next((r, c) for r, c in zip(*bad.to_numpy().nonzero(), strict=True))
+    bad = ~np.isfinite(frame.to_numpy())
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
         value = frame.iat[row, column]
-        shown = "blank or NaN" if pd.isna(value) else repr(value) if isinstance(value, str) else str(value)
-        raise UsageError(
-            f"{path}: line {row + 2}, column {columns[column]!r}: {shown} is not a finite number. "
-            "Fix or remove that row."
-        )
-    return numbers.astype("float32")
+        shown = "blank or NaN" if np.isnan(value) else str(value)
+        raise UsageError(f"{path}: line {row + 2}, column {columns[column]!r}: {shown} is not a finite number. {FIX}")
+    return frame
+
+
+FIX = "Fix or remove that row."
+
+
+def not_a_number(path: Path, text: pd.DataFrame) -> str:
+    """The message for the first cell of `text` that is no number (blank cells are NaN: their turn comes later)."""
+    numbers = text.apply(pd.to_numeric, errors="coerce")
+    bad = numbers.isna() & text.notna()
+    row, column = np.argwhere(bad.to_numpy())[0]
+    value = text.iat[row, column]
+    return f"{path}: line {row + 2}, column {text.columns[column]!r}: {value!r} is not a finite number. {FIX}"
 
 
 class TemperatureDataModule(L.LightningDataModule):
@@ -177,26 +200,40 @@ class TemperatureDataModule(L.LightningDataModule):
         self.predict_frame: pd.DataFrame | None = None
         self.inputs: torch.Tensor | None = None
         self.targets: torch.Tensor | None = None
-        self.train_rows: torch.Tensor | None = None
-        self.val_rows: torch.Tensor | None = None
+        self.n_train = 0  # the first n_train rows of inputs and targets are the training rows, once loaded
 
     def setup(self, stage: str) -> None:
         if stage != "predict":  # predicting needs only the readings to convert
             self.load()
 
     def load(self) -> None:
-        """Read and check the CSV once, and split its rows (unless a checkpoint restored the split)."""
+        """Read and check the CSV once, and keep its rows split: the training rows first, then the validation rows.
+
+        Each set is then a slice, so a batch in order is a view and a shuffled one a single `index_select`.
+        """
         if self.inputs is not None:
             return
         with resources.as_file(BOOK_READINGS) as bundled:
             frame = read_readings(self.csv_path or bundled, self.input_columns, self.target_column)
-        self.inputs = torch.tensor(frame[self.input_columns].to_numpy())
-        self.targets = torch.tensor(frame[self.target_column].to_numpy())
-        if self.train_rows is None:
-            self.train_rows, self.val_rows = self.split(len(self.targets))
+        train_rows, val_rows = self.split(len(frame))
+        order = torch.cat([train_rows, val_rows])
+        values = torch.from_numpy(frame.to_numpy())
+        self.inputs = values[:, :-1].index_select(0, order)
+        self.targets = values[:, -1].index_select(0, order)
+        self.n_train = len(train_rows)
+        if self.batch_size is None and self.n_train > FULL_BATCH_ROWS:
+            self.batch_size = BIG_DATA_BATCH
+            if rank_zero_only.rank == 0:
+                print(
+                    f"Batches:      {BIG_DATA_BATCH} rows a step: {self.n_train} training rows are more than one "
+                    f"batch should hold ({FULL_BATCH_ROWS}); --data.batch_size sets another size."
+                )
 
     def split(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training and validation row numbers: the last `int(val_fraction * rows)` of a seeded permutation."""
+        """Training and validation row numbers: the last `int(val_fraction * rows)` of a seeded permutation.
+
+        int32, half the memory of int64 for millions of rows, and the same permutation.
+        """
         n_val = int(self.val_fraction * rows)
         if self.val_fraction > 0 and n_val < 2:
             raise UsageError(
@@ -206,13 +243,14 @@ class TemperatureDataModule(L.LightningDataModule):
         if n_val == 0:
             if rows < 2:
                 raise UsageError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")
-            return torch.arange(rows), torch.arange(0)
+            return torch.arange(rows, dtype=torch.int32), torch.arange(0, dtype=torch.int32)
         if rows - n_val < 2:
             raise UsageError(
                 f"{self.source}: {rows} rows leave {rows - n_val} for training with val_fraction "
                 f"{self.val_fraction}; a line needs at least 2. Lower --data.val_fraction or add rows."
             )
-        permutation = torch.randperm(rows, generator=torch.Generator().manual_seed(self.split_seed))
+        seeded = torch.Generator().manual_seed(self.split_seed)
+        permutation = torch.randperm(rows, generator=seeded, dtype=torch.int32)
         return permutation[:-n_val], permutation[-n_val:]
 
     @property
@@ -222,42 +260,40 @@ class TemperatureDataModule(L.LightningDataModule):
 
     @property
     def train_inputs(self) -> torch.Tensor:
-        return self.inputs[self.train_rows]
+        return self.inputs[: self.n_train]
 
     @property
     def train_targets(self) -> torch.Tensor:
-        return self.targets[self.train_rows]
+        return self.targets[: self.n_train]
 
     @property
     def val_inputs(self) -> torch.Tensor:
-        return self.inputs[self.val_rows]
+        return self.inputs[self.n_train :]
 
     @property
     def val_targets(self) -> torch.Tensor:
-        return self.targets[self.val_rows]
+        return self.targets[self.n_train :]
 
-    def _loader(self, rows: torch.Tensor, shuffle: bool) -> DataLoader:
-        readings = Readings(self.inputs[rows], self.targets[rows])
+    def _loader(self, inputs: torch.Tensor, targets: torch.Tensor, shuffle: bool) -> DataLoader:
+        batches = RowBatches(len(targets), self.batch_size or len(targets), shuffle)
         # batch_size=None: each sampled "item" is already a whole batch of rows.
-        return DataLoader(
-            readings, sampler=RowBatches(len(rows), self.batch_size or len(rows), shuffle), batch_size=None
-        )
+        return DataLoader(Readings(inputs, targets), sampler=batches, batch_size=None)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_rows, shuffle=True)
+        return self._loader(self.train_inputs, self.train_targets, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
-        if len(self.val_rows):
-            return self._loader(self.val_rows, shuffle=False)
+        if len(self.val_targets):
+            return self._loader(self.val_inputs, self.val_targets, shuffle=False)
         if self.trainer is not None and self.trainer.state.fn == "validate":
             raise UsageError("this model was trained with val_fraction 0: no rows were held out to validate on.")
         return []  # fit without validation: early stopping watches the training loss
 
     def test_dataloader(self) -> DataLoader:
         """`test` evaluates the held-out rows under `test/...` names: eleven readings leave no third set."""
-        if not len(self.val_rows):
+        if not len(self.val_targets):
             raise UsageError("val_fraction is 0: no rows were held out to test on; train with --data.val_fraction > 0.")
-        return self._loader(self.val_rows, shuffle=False)
+        return self._loader(self.val_inputs, self.val_targets, shuffle=False)
 
     def load_predict(self) -> None:
         """Read and check the readings `predict` converts: `predict_readings`, `predict_path`, or `csv_path`'s."""
@@ -282,13 +318,14 @@ class TemperatureDataModule(L.LightningDataModule):
         return DataLoader(readings, sampler=batches, batch_size=None)
 
     def state_dict(self) -> dict[str, Any]:
-        """The split, so that a checkpoint is evaluated on the rows it was validated on."""
-        return {"train_rows": self.train_rows, "val_rows": self.val_rows, "rows": len(self.targets)}
+        """How the rows were split: the seed and share say it exactly, in a few bytes for any number of rows."""
+        return {"rows": len(self.targets), "val_fraction": self.val_fraction, "split_seed": self.split_seed}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if self.targets is not None and state_dict["rows"] != len(self.targets):
+        trained = (state_dict["rows"], state_dict.get("val_fraction"), state_dict.get("split_seed"))
+        if self.targets is not None and trained != (len(self.targets), self.val_fraction, self.split_seed):
             raise UsageError(
-                f"the checkpoint was trained on {state_dict['rows']} rows but {self.source} has "
-                f"{len(self.targets)}; evaluate it on the data it was trained on."
+                f"the checkpoint was trained on {trained[0]} rows split with val_fraction {trained[1]} and split_seed "
+                f"{trained[2]}, but {self.source} has {len(self.targets)} rows, split with {self.val_fraction} and "
+                f"{self.split_seed}; evaluate it on the data it was trained on."
             )
-        self.train_rows, self.val_rows = state_dict["train_rows"], state_dict["val_rows"]
