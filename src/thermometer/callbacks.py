@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from thermometer.checkpoints import GracefulStop
 from thermometer.errors import Diverged, Interrupted, UsageError
-from thermometer.model import LitThermometer, least_squares, polynomial_features
+from thermometer.model import LitThermometer, polynomial_features
 
 LOSSES = ("train/loss", "val/loss")
 RUN_FILES = ("metrics.json", "fit.png", "loss_landscape.png", "checkpoints/", "config.yaml")  # listed if written
@@ -161,7 +161,7 @@ class RunSummary(L.Callback):
         data = trainer.datamodule
         model = pl_module.thermometer
         weight, bias = model.raw_parameters()
-        best_weight, best_bias = least_squares(data.train_inputs, data.train_targets, model.degree)
+        best_weight, best_bias = data.closed_form(model.degree)
         rows = {"train": (data.train_inputs, data.train_targets), "val": (data.val_inputs, data.val_targets)}
         stopping = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
         best = next(c for c in trainer.checkpoint_callbacks if c.monitor)
@@ -287,7 +287,7 @@ class Figures(L.Callback):
         every_n_epochs: draw the fit after every N epochs; by default after epochs 1, 4, 16, 64, ... (powers of
             4): dense where the line moves most, and at most 10 images up to 260,000 epochs (TensorBoard shows 10
             images a tag unless started with `--samples_per_plugin images=100`).
-        max_points: the most readings drawn, a seeded random subset of a bigger CSV, so that a frame stays cheap.
+        max_points: the most readings drawn, evenly spread over a bigger CSV, so that a frame stays cheap.
 
     """
 
@@ -362,24 +362,20 @@ class Figures(L.Callback):
             for experiment in tensorboard_writers(trainer):
                 experiment.add_image("loss_landscape", pixels(landscape), epochs, dataformats="HWC")
 
-    def subsample(self, rows: torch.Tensor) -> torch.Tensor:
-        if len(rows) <= self.max_points:
-            return rows
-        return rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[: self.max_points]]
+    def subsample(self, rows: int) -> torch.Tensor:
+        """At most `max_points` row numbers, evenly spread (the rows of a split are already in random order)."""
+        return torch.linspace(0, rows - 1, min(rows, self.max_points)).round().long()
 
     def fit_figure(self, data: Any, pl_module: LitThermometer) -> Any:
         # matplotlib takes half a second to import: only runs that draw pay for it.
         from thermometer.figures import FitFigure
 
-        train, val = (
-            self.subsample(torch.arange(len(data.train_targets))),
-            self.subsample(torch.arange(len(data.val_targets))),
-        )
+        train, val = self.subsample(len(data.train_targets)), self.subsample(len(data.val_targets))
         t_u = torch.cat([data.train_inputs[:, 0], data.val_inputs[:, 0]])
         low, high = t_u.min().item(), t_u.max().item()
         margin = 0.05 * (high - low or 1.0)
         self.xs = torch.linspace(low - margin, high + margin, 200)[:, None]
-        weight, bias = least_squares(data.train_inputs, data.train_targets, pl_module.thermometer.degree)
+        weight, bias = data.closed_form(pl_module.thermometer.degree)
         closed_form = polynomial_features(self.xs.double(), pl_module.thermometer.degree) @ weight + bias
         return FitFigure(
             (data.train_inputs[train, 0].numpy(), data.train_targets[train].numpy()),
@@ -410,7 +406,10 @@ class Figures(L.Callback):
 
         data, model = trainer.datamodule, pl_module.thermometer
         t_un = model.normalized(data.train_inputs)
-        weight, bias = least_squares(t_un, data.train_targets)
+        # The optimum in the coordinates the model trains in: t_un = (t_u - center) * scale.
+        weight, bias = data.closed_form(1)
+        center, scale = model.center[0].item(), model.scale[0].item()
+        weight, bias = weight / scale, bias + weight[0].item() * center
         [name] = pl_module.trained_feature_names
         optimizer = trainer.optimizers[0]
         how = f"{type(optimizer).__name__} lr {optimizer.param_groups[0]['lr']:g}"

@@ -63,6 +63,7 @@ class ThermometerCLI(LightningCLI):
                 "early_stopping.min_delta": 1e-6,
                 "checkpoint.filename": "best",
                 "checkpoint.save_top_k": 1,
+                "checkpoint.save_weights_only": True,  # last.ckpt is the one to resume from
             }
         )
         for target in ("early_stopping.monitor", "checkpoint.monitor"):
@@ -92,6 +93,11 @@ class ThermometerCLI(LightningCLI):
             raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
         if config.get("ckpt_path"):
             checkpoint = load_checkpoint(Path(config.ckpt_path))
+            if subcommand == "fit" and "optimizer_states" not in checkpoint:
+                raise UsageError(
+                    f"--ckpt_path {config.ckpt_path} holds the weights only, not the state to resume training from: "
+                    "give last.ckpt from the same checkpoints/ directory."
+                )
             use_training_data(config.data, checkpoint, subcommand)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
