@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import struct
 import subprocess
@@ -97,6 +98,9 @@ with open(sys.argv[1], "w") as file:
 """
 
 
+RETRIED: list[str] = []  # runs killed by a signal from outside and run again
+
+
 class BenchmarkError(RuntimeError):
     """A run failed: the numbers would mean nothing."""
 
@@ -130,16 +134,26 @@ def run_process(command: list[str], directory: Path) -> Measured:
     """Run `command` in `directory`, output to `output.log`: its wall-clock time and its own peak RSS.
 
     The command runs under a small wrapper process that reports `RUSAGE_CHILDREN`: a child started straight from
-    this process would inherit this process's (much bigger) peak RSS into its own `ru_maxrss`.
+    this process would inherit this process's (much bigger) peak RSS into its own `ru_maxrss`. A run killed by a
+    signal (from outside: an OOM kill or someone's `pkill`) is retried twice, each retry noted in `RETRIED`.
     """
     report = directory / "measured.json"
-    with (directory / "output.log").open("wb") as output:
-        wrapped = [sys.executable, "-S", "-c", WRAPPER, str(report), *command]
-        status = subprocess.run(wrapped, cwd=directory, stdout=output, stderr=subprocess.STDOUT, check=False)
-    measured = json.loads(report.read_text()) if report.is_file() else {"status": status.returncode}
-    if status.returncode or measured["status"]:
+    for attempt in range(3):
+        report.unlink(missing_ok=True)
+        shutil.rmtree(directory / "lightning_logs", ignore_errors=True)  # the killed run's
+        with (directory / "output.log").open("wb") as output:
+            wrapped = [sys.executable, "-S", "-c", WRAPPER, str(report), *command]
+            done = subprocess.run(wrapped, cwd=directory, stdout=output, stderr=subprocess.STDOUT, check=False)
+        measured = json.loads(report.read_text()) if report.is_file() else {"status": done.returncode}
+        status = done.returncode or measured["status"]
+        if status >= 0 or attempt == 2:
+            break
+        note = f"{' '.join(command)} killed by signal {-status}; retried"
+        log(f"warning: {note}")
+        RETRIED.append(note)
+    if status:
         tail = (directory / "output.log").read_text(errors="replace")[-2000:]
-        raise BenchmarkError(f"{' '.join(command)} exited with {measured['status']} in {directory}:\n{tail}")
+        raise BenchmarkError(f"{' '.join(command)} exited with {status} in {directory}:\n{tail}")
     return Measured(measured["seconds"], measured["peak_kb"], directory)
 
 
@@ -618,6 +632,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit,
+        "load_average_start": list(os.getloadavg()),  # other work on the machine skews the timings
     }
 
 
@@ -740,6 +755,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], list[s
     result["targets"] = targets(result, args.rows)
     result["benchmark_s"] = time.perf_counter() - started
     result["errors"] = errors
+    result["retried"] = RETRIED
+    result["machine"]["load_average_end"] = list(os.getloadavg())
     return result, errors
 
 
