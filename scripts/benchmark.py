@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import struct
 import subprocess
@@ -281,6 +282,7 @@ def lightning_in_process(workdir: Path, epochs: int) -> tuple[float, dict[str, A
     directory = fresh_dir(workdir / "b", f"lightning-{epochs}")
     args = ["--trainer.max_epochs", str(epochs), *LONG_RUN, "--trainer.enable_progress_bar=false"]
     output, environment = io.StringIO(), dict(os.environ)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     with contextlib.chdir(directory), contextlib.redirect_stdout(output):
         start = time.perf_counter()
         try:
@@ -290,6 +292,8 @@ def lightning_in_process(workdir: Path, epochs: int) -> tuple[float, dict[str, A
         finally:  # seed_everything sets PL_GLOBAL_SEED, which the processes started later would inherit
             os.environ.clear()
             os.environ.update(environment)
+            for signum, handler in handlers.items():  # a run leaves Lightning's SIGTERM handler installed
+                signal.signal(signum, handler)
         seconds = time.perf_counter() - start
     (directory / "output.log").write_text(output.getvalue())
     return seconds, run_metrics(directory)
@@ -648,6 +652,8 @@ def table(result: dict[str, Any], sizes: list[int]) -> str:
     lines = [
         f"Benchmark ({'quick' if result['quick'] else 'full'}, {result['repeats']} repeats, medians): "
         f"Python {m['python']}, torch {m['torch']}, lightning {m['lightning']}, {m['cpu_count']} CPUs, {m['date']}",
+        f"Load average (1 min) {m['load_average_start'][0]:.2f} at the start, {m['load_average_end'][0]:.2f} at the end"
+        + ("   (the machine was busy: timings are skewed)" if m["load_average_end"][1] > 1.5 else ""),
         "",
         "a. Time to the optimum, whole process",
         f"  train.py (defaults)           {a['train_s']:8.2f} s   weight {a['weight']:.6f} bias {a['bias']:.5f}"
