@@ -39,12 +39,18 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from thermometer.cli import main as train_main
-from thermometer.data import TemperatureDataModule, read_readings
-from thermometer.model import Thermometer
-
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "scripts" / "train.py"
+SRC = ROOT / "src"
+# Measure this checkout's code, whichever `thermometer` the environment installs (an editable install may point to
+# another worktree): first on sys.path here, and first in PYTHONPATH for every process started from here.
+sys.path.insert(0, str(SRC))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+
+import thermometer  # noqa: E402
+from thermometer.cli import main as train_main  # noqa: E402
+from thermometer.data import TemperatureDataModule, read_readings  # noqa: E402
+from thermometer.model import Thermometer  # noqa: E402
 
 # The chapter's eleven readings, for the plain book script.
 T_C = [0.5, 14.0, 15.0, 28.0, 11.0, 8.0, 3.0, -4.0, 6.0, 13.0, 21.0]
@@ -636,6 +642,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit,
+        "thermometer_source": str(Path(thermometer.__file__).parent),
         "load_average_start": list(os.getloadavg()),  # other work on the machine skews the timings
     }
 

@@ -45,6 +45,7 @@ def test_quick_benchmark_writes_every_field_and_its_fits_reach_the_optimum(tmp_p
     numbers(result["machine"], "cpu_count")
     for name in ("python", "torch", "lightning", "date"):
         assert result["machine"][name]
+    assert result["machine"]["thermometer_source"] == str(ROOT / "src" / "thermometer")  # this checkout's code
     assert result["quick"] is True
     assert result["repeats"] == 1
     assert result["errors"] == []
