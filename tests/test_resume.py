@@ -103,3 +103,9 @@ def test_kill_9_loses_only_the_epochs_since_the_last_periodic_checkpoint(tmp_pat
     )
     resumed = resume(command, tmp_path / "killed", monkeypatch)
     assert numbers(resumed) == pytest.approx(numbers(reference), rel=1e-6)
+
+
+def test_a_run_from_python_leaves_the_signal_handlers_as_it_found_them(cli):
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    cli("--trainer.max_epochs", "3")
+    assert {signum: signal.getsignal(signum) for signum in before} == before  # not Lightning's, nor ours

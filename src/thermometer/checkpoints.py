@@ -107,6 +107,9 @@ class GracefulStop(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.say = trainer.is_global_zero  # Ctrl-C reaches every process; one of them answers
+        if threading.current_thread() is threading.main_thread():
+            # Put back at the end: those from before Lightning's, which it installs after this hook.
+            self.previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         self.listen(signal.SIGINT)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -115,7 +118,7 @@ class GracefulStop(L.Callback):
 
     def listen(self, signum: signal.Signals) -> None:
         if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
-            self.previous[signum] = signal.signal(signum, self.stop)
+            signal.signal(signum, self.stop)
 
     def stop(self, signum: int, frame: Any) -> None:
         if self.signal is not None:  # asked twice: stop now
