@@ -85,9 +85,11 @@ DEFINITIONS = {
     "time_to_optimum.ratio_floor": "default train.py process time / `python -c 'import lightning'` time",
     "time_to_optimum.ratio_plain": "default train.py process time / plain book script process time",
     "per_epoch.ratio": "Lightning ms per epoch / plain loop ms per epoch (same model, split, step, validation)",
+    "per_epoch.bare_ratio": "a bare Lightning Trainer (no logger, callbacks or metrics) ms per epoch / plain loop's",
     "scale.*.load.ratio": "project reader time / pandas.read_csv time (same file)",
     "scale.*.train.ratio": "Lightning rows/s / plain slicing loop rows/s (fraction of the limit)",
-    "scale.*.load_one_epoch.ratio": "train.py process time for 1 epoch / pandas.read_csv time",
+    "scale.*.load_one_epoch.ratio": "(datamodule load + one steady Lightning epoch, in process) / pandas.read_csv",
+    "scale.*.load_one_epoch.process_ratio": "train.py process time for 1 epoch, imports included / pandas.read_csv",
     "scale.*.memory.ratio": "peak RSS of the train.py process / (3 x float32 data + import baseline peak RSS)",
     "scale.growth.ratio": "train.py process time for 1 epoch, largest CSV / smallest CSV",
 }
@@ -322,22 +324,65 @@ def plain_epochs(data: TemperatureDataModule, epochs: int) -> tuple[float, Therm
     return time.perf_counter() - start, model
 
 
+class BareModule(lightning.LightningModule):
+    """Lightning's floor: the same model, step and validation forward, with no logging, metrics or callbacks."""
+
+    def __init__(self, model: Thermometer) -> None:
+        super().__init__()
+        self.model = model
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        t_u, t_c = batch
+        return F.mse_loss(self.model(t_u), t_c)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        t_u, t_c = batch
+        F.mse_loss(self.model(t_u), t_c)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.2)
+
+
+def bare_lightning_epochs(data: TemperatureDataModule, epochs: int) -> float:
+    """Seconds of `epochs` epochs of a bare Lightning Trainer on the book's split, full batch."""
+    model = Thermometer(normalize="standardize")
+    model.fit_normalization(data.train_inputs)
+    trainer = lightning.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+    )
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    start = time.perf_counter()
+    trainer.fit(BareModule(model), data.train_dataloader(), data.val_dataloader())
+    seconds = time.perf_counter() - start
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+    return seconds
+
+
 def per_epoch(workdir: Path, repeats: int, epochs: tuple[int, int], errors: list[str]) -> dict[str, Any]:
     """Lightning's cost of an epoch, (time of `long` epochs - time of `short`) / difference, against plain PyTorch."""
     short, long = epochs
     data = book_split()
     lightning_in_process(workdir, 2)  # warm-up: matplotlib and Lightning's lazy imports are paid here
-    samples: dict[str, list[float]] = {"lightning_ms": [], "plain_ms": []}
+    samples: dict[str, list[float]] = {"lightning_ms": [], "plain_ms": [], "bare_lightning_ms": []}
     lightning_fit = plain_fit = {}
     for repeat in range(repeats):
         short_s, _ = lightning_in_process(workdir, short)
         long_s, metrics = lightning_in_process(workdir, long)
         plain_s, model = plain_epochs(data, long - short)
+        bare_s = bare_lightning_epochs(data, long) - bare_lightning_epochs(data, short)
+        samples["bare_lightning_ms"].append(1000 * bare_s / (long - short))
         samples["lightning_ms"].append(1000 * (long_s - short_s) / (long - short))
         samples["plain_ms"].append(1000 * plain_s / (long - short))
         log(
             f"[b {repeat + 1}/{repeats}] lightning {short} epochs {short_s:.2f} s, {long} epochs {long_s:.2f} s; "
-            f"plain {long - short} epochs {plain_s:.3f} s"
+            f"plain {long - short} epochs {plain_s:.3f} s; bare Lightning {long - short} epochs {bare_s:.2f} s"
         )
         lightning_fit = fit_report(
             metrics["weight"][0], metrics["bias"], data.train_inputs, data.train_targets, BOOK_TOLERANCE
@@ -347,10 +392,13 @@ def per_epoch(workdir: Path, repeats: int, epochs: tuple[int, int], errors: list
         plain_fit = fit_report(weight.item(), bias, data.train_inputs, data.train_targets, BOOK_TOLERANCE)
         check(plain_fit, f"the plain loop of {long - short} epochs", errors)
     lightning_ms, plain_ms = median(samples["lightning_ms"]), median(samples["plain_ms"])
+    bare_ms = median(samples["bare_lightning_ms"])
     return {
         "lightning_ms": lightning_ms,
         "plain_ms": plain_ms,
+        "bare_lightning_ms": bare_ms,
         "ratio": lightning_ms / plain_ms,
+        "bare_ratio": bare_ms / plain_ms,
         "epochs": [short, long],
         "lightning_fit": lightning_fit,
         "plain_fit": plain_fit,
@@ -558,7 +606,13 @@ def scale(
                 "ratio": plain_epoch_s / epoch_s,
                 "process_difference_s": median([b - a for a, b in zip(got["train_1"], got["train_2"], strict=True)]),
             },
-            "load_one_epoch": {"process_s": process_s, "pandas_read_csv_s": pandas_s, "ratio": process_s / pandas_s},
+            "load_one_epoch": {
+                "in_process_s": median(got["datamodule"]) + epoch_s,
+                "process_s": process_s,
+                "pandas_read_csv_s": pandas_s,
+                "ratio": (median(got["datamodule"]) + epoch_s) / pandas_s,
+                "process_ratio": process_s / pandas_s,
+            },
             "memory": {
                 "peak_mb": peak_mb,
                 "data_mb": data_mb,
@@ -676,7 +730,8 @@ def table(result: dict[str, Any], sizes: list[int]) -> str:
         f"b. Overhead per epoch, 11 readings ({b['epochs'][1]} - {b['epochs'][0]} epochs)",
         f"  Lightning (full default setup) {b['lightning_ms']:8.3f} ms/epoch",
         f"  plain PyTorch loop             {b['plain_ms']:8.3f} ms/epoch",
-        f"  ratio {b['ratio']:.1f}x",
+        f"  bare Lightning Trainer         {b['bare_lightning_ms']:8.3f} ms/epoch   (no logger, callbacks, metrics)",
+        f"  ratio {b['ratio']:.1f}x   (bare Lightning alone {b['bare_ratio']:.1f}x)",
         "",
         f"c. Scale (batch size {c['batch_size']}; import baseline {c['import_baseline']['seconds']:.2f} s, "
         f"{c['import_baseline']['peak_mb']:.0f} MiB peak)",
@@ -693,8 +748,8 @@ def table(result: dict[str, Any], sizes: list[int]) -> str:
             f"({rate(train['lightning_rows_per_s'])}), "
             f"slicing loop {train['plain_epoch_s']:.3f} s ({rate(train['plain_rows_per_s'])}): "
             f"{train['ratio']:.3f} of the limit",
-            f"    load + 1 epoch: train.py {once['process_s']:.2f} s, read_csv {once['pandas_read_csv_s']:.2f} s: "
-            f"{once['ratio']:.1f}x",
+            f"    load + 1 epoch: {once['in_process_s']:.2f} s in process, read_csv {once['pandas_read_csv_s']:.2f} s: "
+            f"{once['ratio']:.1f}x   (whole train.py process {once['process_s']:.2f} s: {once['process_ratio']:.1f}x)",
             f"    peak RSS {memory['peak_mb']:.0f} MiB; float32 data {memory['data_mb']:.0f} MiB, "
             f"limit 3x data + import {memory['limit_mb']:.0f} MiB: {memory['ratio']:.2f}x the limit",
             f"    fit (2 epochs): weight {fit['weight']:.6f} bias {fit['bias']:.4f}; lstsq "

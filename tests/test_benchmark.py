@@ -66,7 +66,7 @@ def test_quick_benchmark_writes_every_field_and_its_fits_reach_the_optimum(tmp_p
     near_optimum(a["plain_fit"], 1e-3, 1e-2)
 
     b = result["per_epoch"]
-    numbers(b, "lightning_ms", "plain_ms", "ratio")
+    numbers(b, "lightning_ms", "plain_ms", "ratio", "bare_lightning_ms", "bare_ratio")
     near_optimum(b["lightning_fit"], 1e-4, 1e-3)
     near_optimum(b["plain_fit"], 1e-4, 1e-3)
 
@@ -80,7 +80,7 @@ def test_quick_benchmark_writes_every_field_and_its_fits_reach_the_optimum(tmp_p
         numbers(size["load"], "ratio")
         numbers(size["train"], "lightning_epoch_s", "plain_epoch_s", "lightning_rows_per_s", "plain_rows_per_s")
         numbers(size["train"], "ratio", "batch_size")
-        numbers(size["load_one_epoch"], "process_s", "pandas_read_csv_s", "ratio")
+        numbers(size["load_one_epoch"], "in_process_s", "process_s", "pandas_read_csv_s", "ratio", "process_ratio")
         numbers(size["memory"], "peak_mb", "data_mb", "import_baseline_mb", "limit_mb", "ratio")
         assert size["memory"]["data_mb"] == pytest.approx(rows * 2 * 4 / 2**20)
         fit = size["fit"]

@@ -48,9 +48,11 @@ class Readings(Dataset):
 
 
 class RowBatches(Sampler):
-    """Batches of row numbers: in order as slices, or shuffled afresh each epoch as index tensors.
+    """Batches of rows, as slices in order, or shuffled each epoch from the run's seed (a resumed run sees the same).
 
-    The shuffle is seeded by the run's seed and the epoch, so a resumed run sees the same batches. With several
+    Up to `FULL_BATCH_ROWS` rows, the rows are reshuffled each epoch (batches of index tensors). Beyond, a new
+    permutation of millions of rows would cost more than the epoch's steps: the rows were shuffled once when loaded
+    (`TemperatureDataModule.split`) and each epoch takes the batches, as slices, in a new order. With several
     processes (DDP), process `r` takes batches `r, r + processes, ...`; as in Lightning's `DistributedSampler`, the
     first batches are taken again where the count does not divide, so that every process makes as many steps.
     """
@@ -70,15 +72,18 @@ class RowBatches(Sampler):
         return math.ceil(math.ceil(self.rows / self.batch_size) / self.processes)
 
     def __iter__(self) -> Iterator[slice | torch.Tensor]:
-        starts = range(0, self.rows, self.batch_size)
-        order = None
+        starts = torch.arange(0, self.rows, self.batch_size)
+        rows = None
         if self.shuffle and len(starts) > 1:
             seeded = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.rows, generator=seeded, dtype=torch.int32)
+            if self.rows <= FULL_BATCH_ROWS:
+                rows = torch.randperm(self.rows, generator=seeded, dtype=torch.int32)
+            else:
+                starts = starts[torch.randperm(len(starts), generator=seeded)]
         for i in range(len(self)):
-            start = starts[(self.rank + i * self.processes) % len(starts)]
+            start = int(starts[(self.rank + i * self.processes) % len(starts)])
             stop = min(start + self.batch_size, self.rows)
-            yield slice(start, stop) if order is None else order[start:stop]
+            yield slice(start, stop) if rows is None else rows[start:stop]
 
 
 def read_readings(
@@ -234,7 +239,8 @@ class TemperatureDataModule(L.LightningDataModule):
     def split(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Training and validation row numbers: the last `int(val_fraction * rows)` of a seeded permutation.
 
-        int32, half the memory of int64 for millions of rows, and the same permutation.
+        Without validation rows, the rows in order (or permuted, past `FULL_BATCH_ROWS`). int32: half the memory of
+        int64 for millions of rows, and the same permutation.
         """
         n_val = int(self.val_fraction * rows)
         if self.val_fraction > 0 and n_val < 2:
@@ -242,9 +248,9 @@ class TemperatureDataModule(L.LightningDataModule):
                 f"{self.source}: val_fraction {self.val_fraction} of {rows} rows holds out {n_val}; validation "
                 f"(and its R²) needs at least 2: set --data.val_fraction to at least 2/{rows}, or to 0 for none."
             )
-        if n_val == 0:
-            if rows < 2:
-                raise UsageError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")
+        if n_val == 0 and rows < 2:
+            raise UsageError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")
+        if n_val == 0 and rows <= FULL_BATCH_ROWS:  # in the file's order; more are shuffled once (RowBatches)
             return torch.arange(rows, dtype=torch.int32), torch.arange(0, dtype=torch.int32)
         if rows - n_val < 2:
             raise UsageError(
@@ -253,7 +259,7 @@ class TemperatureDataModule(L.LightningDataModule):
             )
         seeded = torch.Generator().manual_seed(self.split_seed)
         permutation = torch.randperm(rows, generator=seeded, dtype=torch.int32)
-        return permutation[:-n_val], permutation[-n_val:]
+        return permutation[: rows - n_val], permutation[rows - n_val :]
 
     def closed_form(self, degree: int) -> tuple[torch.Tensor, float]:
         """The least-squares optimum on the training rows, raw-unit weight and bias; solved once per degree."""
