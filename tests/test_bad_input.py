@@ -94,8 +94,12 @@ CASES = {
         ["validate", "--ckpt_path", EARLIER, "--data.csv_path", "two_inputs.csv", "--data.input_columns", "[a, b]"],
         "the checkpoint was trained with --data.input_columns ['t_u'], not ['a', 'b']: leave it out.",
     ),
+    "resume from best.ckpt": (
+        ["fit", "--ckpt_path", EARLIER],
+        "best.ckpt holds the weights only, not the state to resume training from: give last.ckpt",
+    ),
     "ckpt columns not in csv": (
-        ["fit", "--ckpt_path", EARLIER, "--data.csv_path", "two_inputs.csv"],
+        ["validate", "--ckpt_path", EARLIER, "--data.csv_path", "two_inputs.csv"],
         "two_inputs.csv: no column 't_u'; found ['a', 'b', 't_c']",
     ),
     "predict_readings not a list": (
