@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install train test lint format tensorboard clean
+.PHONY: help install train test benchmark lint format tensorboard clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ test: $(INSTALLED) ## lint, check formatting and run every test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+benchmark: $(INSTALLED) ## time the project against plain PyTorch (about 6 min; ARGS=--quick for 1 min)
+	$(BIN)/python scripts/benchmark.py $(ARGS)
 
 lint: $(INSTALLED) ## fix what ruff can fix and format the code
 	$(BIN)/ruff check --fix .

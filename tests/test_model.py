@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
+from thermometer import model as model_module
 from thermometer.errors import UsageError
 from thermometer.model import LitThermometer, Thermometer, least_squares, polynomial_features
 
@@ -89,3 +90,15 @@ def test_init_and_feature_names():
     assert module.thermometer.bias.item() == 3.0
     with pytest.raises(UsageError, match="degree"):
         LitThermometer(degree=0)
+
+
+def test_least_squares_of_millions_of_rows_by_chunks_equals_one_solve(monkeypatch):
+    generator = torch.Generator().manual_seed(0)
+    t_u = torch.rand(50_000, 1, generator=generator) * 130 - 20
+    t_c = (t_u[:, 0] - 32) * 5 / 9 + torch.randn(50_000, generator=generator) * 0.5
+    for degree in (1, 3):
+        whole = least_squares(t_u, t_c, degree)
+        monkeypatch.setattr(model_module, "CHUNK_ROWS", 7_000)  # 8 chunks folded by QR
+        chunked = least_squares(t_u, t_c, degree)
+        monkeypatch.undo()
+        assert torch.allclose(chunked[0], whole[0], rtol=1e-9) and chunked[1] == pytest.approx(whole[1], rel=1e-9)

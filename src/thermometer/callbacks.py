@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from thermometer.checkpoints import GracefulStop
 from thermometer.errors import Diverged, Interrupted, UsageError
-from thermometer.model import LitThermometer, polynomial_features
+from thermometer.model import CHUNK_ROWS, LitThermometer, polynomial_features
 
 LOSSES = ("train/loss", "val/loss")
 RUN_FILES = ("metrics.json", "fit.png", "loss_landscape.png", "checkpoints/", "config.yaml")  # listed if written
@@ -34,8 +34,12 @@ def _loss(weight: torch.Tensor, bias: float, inputs: torch.Tensor, targets: torc
     """Mean squared error of raw-unit parameters on some rows, in float64; None for no rows."""
     if not len(targets):
         return None
-    t_p = polynomial_features(inputs.double(), degree) @ weight + bias
-    return F.mse_loss(t_p, targets.double()).item()
+    squared = 0.0
+    for start in range(0, len(targets), CHUNK_ROWS):  # float64 a chunk at a time: millions of rows stay cheap
+        rows = slice(start, start + CHUNK_ROWS)
+        t_p = polynomial_features(inputs[rows].double(), degree) @ weight + bias
+        squared += F.mse_loss(t_p, targets[rows].double(), reduction="sum").item()
+    return squared / len(targets)
 
 
 def equation(weight: list[float], bias: float, names: list[str], target: str) -> str:

@@ -29,11 +29,27 @@ def feature_names(columns: Sequence[str], degree: int) -> list[str]:
     return [c if k == 1 else f"{c}^{k}" for k in range(1, degree + 1) for c in columns]
 
 
+CHUNK_ROWS = 1_000_000
+"""Rows converted to float64 at a time, so that millions of readings never need a float64 copy of them all."""
+
+
 def least_squares(inputs: torch.Tensor, targets: torch.Tensor, degree: int = 1) -> tuple[torch.Tensor, float]:
-    """The closed-form optimum of the mean squared error: raw-unit weight and bias, by `torch.linalg.lstsq`."""
-    features = polynomial_features(inputs.double(), degree)
-    design = torch.cat([features, torch.ones(len(features), 1, dtype=torch.float64)], dim=1)
-    solution = torch.linalg.lstsq(design, targets.double()[:, None], driver="gelsd").solution.ravel()
+    """The closed-form optimum of the mean squared error: raw-unit weight and bias, by `torch.linalg.lstsq`.
+
+    Past `CHUNK_ROWS` rows, each chunk of `[features, 1, target]` is folded into the R of a running QR
+    decomposition (tall-skinny QR), whose few rows give the same least-squares problem to solve.
+    """
+    system, chunks = None, range(0, len(targets), CHUNK_ROWS)
+    for start in chunks:
+        rows = slice(start, start + CHUNK_ROWS)
+        features = polynomial_features(inputs[rows].double(), degree)
+        ones = torch.ones(len(features), 1, dtype=torch.float64)
+        chunk = torch.cat([features, ones, targets[rows].double()[:, None]], dim=1)
+        system = chunk if system is None else torch.cat([system, chunk])
+        if len(chunks) > 1:
+            system = torch.linalg.qr(system).R
+    design, target = system[:, :-1], system[:, -1:]
+    solution = torch.linalg.lstsq(design, target, driver="gelsd").solution.ravel()
     return solution[:-1], solution[-1].item()
 
 
