@@ -23,7 +23,7 @@ BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 """The chapter's eleven readings: unknown units `t_u` and Celsius `t_c`."""
 FULL_BATCH_ROWS = 1_000_000
 """Up to this many training rows, a step takes them all by default, as the book does."""
-BIG_DATA_BATCH = 65_536
+BIG_DATA_BATCH = 262_144
 """Rows a step by default beyond that: big enough to keep a CPU busy, small enough for many steps an epoch."""
 
 
