@@ -787,7 +787,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="CI-sized: 20k and 200k rows, 1 repeat, fewer epochs")
     parser.add_argument("--repeats", type=int, help="rounds of each section (default 5, quick 1)")
     parser.add_argument("--rows", type=int, nargs="+", help="CSV sizes (default 1000000 10000000, quick 20000 200000)")
-    parser.add_argument("--batch-size", type=int, help="batch size of the CSV runs (default 262144, quick 1000)")
+    parser.add_argument("--batch-size", type=int, help="batch size of the CSV runs (default 65536, quick 1000)")
     parser.add_argument("--epochs", type=int, nargs=2, help="per-epoch section: short and long run (200 1200)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated CSVs")
     parser.add_argument("--output", type=Path, default=Path("benchmark.json"), help="the JSON results file")
@@ -797,7 +797,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.rows = sorted(args.rows or ([20_000, 200_000] if args.quick else [1_000_000, 10_000_000]))
-    args.batch_size = args.batch_size or (1000 if args.quick else 262_144)
+    args.batch_size = args.batch_size or (1000 if args.quick else 65_536)
     args.epochs = tuple(args.epochs or ((20, 120) if args.quick else (200, 1200)))
     if args.repeats < 1 or args.batch_size < 1 or min(args.rows) < 100 or not 0 < args.epochs[0] < args.epochs[1]:
         parser.error("--repeats and --batch-size must be positive, --rows at least 100, --epochs two rising counts")
