@@ -35,12 +35,16 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
     return run
 
 
+def train_in(directory: Path, *args: str) -> Path:
+    """`python scripts/train.py ...` run in `directory`, for a fixture shared by several tests; its first run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)
+        patch.setattr(sys, "argv", ["train.py"])
+        main([*args, "--trainer.enable_progress_bar=false"])
+    return directory / "lightning_logs" / "version_0"
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python scripts/train.py`, once, for the tests that only read what it wrote: its run directory."""
-    here = tmp_path_factory.mktemp("default")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(here)
-        patch.setattr(sys, "argv", ["train.py"])
-        main(["--trainer.enable_progress_bar=false"])
-    return here / "lightning_logs" / "version_0"
+    return train_in(tmp_path_factory.mktemp("default"))

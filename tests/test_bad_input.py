@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import train_in
 from thermometer.cli import main
 
 FILES = {
@@ -127,10 +128,7 @@ def fingerprint(root: Path) -> dict[str, str]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with an earlier run, and the bad files the cases point at."""
     here = tmp_path_factory.mktemp("bad_input")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(here)
-        patch.setattr(sys, "argv", ["train.py"])
-        main(["--trainer.max_epochs", "3", "--trainer.enable_progress_bar=false"])
+    train_in(here, "--trainer.max_epochs", "3")
     for name, content in FILES.items():
         (here / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     (here / "unreadable.csv").chmod(0)
