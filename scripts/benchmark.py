@@ -711,7 +711,7 @@ def table(result: dict[str, Any], sizes: list[int]) -> str:
     a, b, c = result["time_to_optimum"], result["per_epoch"], result["scale"]
     m = result["machine"]
     lines = [
-        f"Benchmark ({'quick' if result['quick'] else 'full'}, {result['repeats']} repeats, medians): "
+        f"Benchmark ({'quick' if result['quick'] else 'full'}, {result['repeats']} repeat{'s' if result['repeats'] != 1 else ''}, medians): "
         f"Python {m['python']}, torch {m['torch']}, lightning {m['lightning']}, {m['cpu_count']} CPUs, {m['date']}",
         f"Load average (1 min) {m['load_average_start'][0]:.2f} at the start, {m['load_average_end'][0]:.2f} at the end"
         + ("   (the machine was busy: timings are skewed)" if m["load_average_end"][1] > 1.5 else ""),

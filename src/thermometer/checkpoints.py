@@ -125,7 +125,8 @@ class GracefulStop(L.Callback):
             raise KeyboardInterrupt
         self.signal = signal.Signals(signum)
         if self.say:
-            print(f"\n{self.signal.name}: stopping at the end of this epoch (again to stop at once)", file=sys.stderr)
+            notice = f"{self.signal.name}: stopping at the end of this epoch (Ctrl-C again to stop at once)"
+            print(f"\n{notice}", file=sys.stderr)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Here, not in the handler: a stop requested between epochs would leave an epoch without its step.

@@ -107,16 +107,17 @@ def read_readings(
             raise UsageError(f"{path}: the header names {names} more than once; rename them.")
         missing = [c for c in columns if c not in header]
         if missing:
-            hint = ""
-            if len(header) == 1 and any(sep in str(header[0]) for sep in ";\t| "):
-                hint = " One column found: the file must be comma-separated."
-            raise UsageError(
-                f"{path}: no column {', '.join(map(repr, missing))}; found {header}.{hint} "
-                "Choose columns with --data.input_columns and --data.target_column."
+            separator = next((sep for sep in ";\t| " if len(header) == 1 and sep in str(header[0])), None)
+            fix = (
+                f"One column found: the file is separated by {separator!r}; it must be comma-separated."
+                if separator
+                else "Choose columns with --data.input_columns and --data.target_column."
             )
+            raise UsageError(f"{path}: no column {', '.join(map(repr, missing))}; found {header}. {fix}")
         # Parsed once, straight to float32: pandas' C parser is faster here than its pyarrow engine, and leaner.
         try:
-            frame = pd.read_csv(path, usecols=columns, dtype="float32")[columns]
+            # All columns, so that a row with more fields than the header is an error, not silently cut short.
+            frame = pd.read_csv(path, dtype=dict.fromkeys(columns, "float32"))[columns]
         except (pd.errors.ParserError, UnicodeDecodeError):
             raise
         except ValueError:  # a cell that is not a number: read again as text, to say which

@@ -49,7 +49,8 @@ def plain(message: str) -> str:
     option = "--" + ".".join(keys)
     given = re.findall(r"Given value: (.*?)(?:\. Got value: .*)?$", message, re.MULTILINE)
     got = re.findall(r"Got value: (.*)$", message, re.MULTILINE)
-    value = given[-1] if given else got[0] if got else None
+    imported = re.findall(r"dot import path string: (\S+)", message)
+    value = given[-1] if given else got[0] if got else imported[-1] if imported else None
     if rejected := re.search(r"Option '(\w+)' is not accepted", message):
         class_path = re.search(r"class_path='([\w.]+)'", message)
         owner = class_path.group(1) if class_path else "this class"
