@@ -710,8 +710,9 @@ def table(result: dict[str, Any], sizes: list[int]) -> str:
     """The results as text: one line per measurement, then the targets."""
     a, b, c = result["time_to_optimum"], result["per_epoch"], result["scale"]
     m = result["machine"]
+    repeats = f"{result['repeats']} repeats, medians" if result["repeats"] > 1 else "1 repeat"
     lines = [
-        f"Benchmark ({'quick' if result['quick'] else 'full'}, {result['repeats']} repeat{'s' if result['repeats'] != 1 else ''}, medians): "
+        f"Benchmark ({'quick' if result['quick'] else 'full'}, {repeats}): "
         f"Python {m['python']}, torch {m['torch']}, lightning {m['lightning']}, {m['cpu_count']} CPUs, {m['date']}",
         f"Load average (1 min) {m['load_average_start'][0]:.2f} at the start, {m['load_average_end'][0]:.2f} at the end"
         + ("   (the machine was busy: timings are skewed)" if m["load_average_end"][1] > 1.5 else ""),
