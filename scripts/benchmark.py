@@ -50,7 +50,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.ge
 import thermometer  # noqa: E402
 from thermometer.cli import main as train_main  # noqa: E402
 from thermometer.data import TemperatureDataModule, read_readings  # noqa: E402
-from thermometer.model import Thermometer  # noqa: E402
+from thermometer.linear import linear_fit, trained_parameters  # noqa: E402
+from thermometer.nets import Line  # noqa: E402
+from thermometer.system import Normalize  # noqa: E402
 
 # The chapter's eleven readings, for the plain book script.
 T_C = [0.5, 14.0, 15.0, 28.0, 11.0, 8.0, 3.0, -4.0, 6.0, 13.0, 21.0]
@@ -173,7 +175,7 @@ def train_command(*args: str) -> list[str]:
 
 def run_metrics(directory: Path) -> dict[str, Any]:
     """The `metrics.json` of the one run made in `directory`."""
-    return json.loads((directory / "lightning_logs" / "version_0" / "metrics.json").read_text())
+    return json.loads(next((directory / "lightning_logs").glob("*/version_0/metrics.json")).read_text())
 
 
 def lstsq_line(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -307,10 +309,24 @@ def lightning_in_process(workdir: Path, epochs: int) -> tuple[float, dict[str, A
     return seconds, run_metrics(directory)
 
 
-def plain_epochs(data: TemperatureDataModule, epochs: int) -> tuple[float, Thermometer]:
+def standardized_line(data: TemperatureDataModule) -> torch.nn.Sequential:
+    """The default run's model without Lightning: the line behind a standardisation of the training rows."""
+    normalize = Normalize(1, "standardize")
+    normalize.fit(data.train_inputs)
+    return torch.nn.Sequential(normalize, Line(1))
+
+
+def raw_line(model: torch.nn.Sequential, data: TemperatureDataModule) -> tuple[float, float]:
+    """Weight and bias of `standardized_line` in the units of the raw readings."""
+    weight, bias = linear_fit(model[1], model[0], data.train_inputs, data.train_targets).raw(
+        *trained_parameters(model[1])
+    )
+    return weight.item(), bias
+
+
+def plain_epochs(data: TemperatureDataModule, epochs: int) -> tuple[float, torch.nn.Sequential]:
     """The same epochs in plain PyTorch: full-batch SGD step on the training rows, then the validation loss."""
-    model = Thermometer(normalize="standardize")
-    model.fit_normalization(data.train_inputs)
+    model = standardized_line(data)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
     x, y, x_val, y_val = data.train_inputs, data.train_targets, data.val_inputs, data.val_targets
     start = time.perf_counter()
@@ -327,7 +343,7 @@ def plain_epochs(data: TemperatureDataModule, epochs: int) -> tuple[float, Therm
 class BareModule(lightning.LightningModule):
     """Lightning's floor: the same model, step and validation forward, with no logging, metrics or callbacks."""
 
-    def __init__(self, model: Thermometer) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
 
@@ -345,8 +361,7 @@ class BareModule(lightning.LightningModule):
 
 def bare_lightning_epochs(data: TemperatureDataModule, epochs: int) -> float:
     """Seconds of `epochs` epochs of a bare Lightning Trainer on the book's split, full batch."""
-    model = Thermometer(normalize="standardize")
-    model.fit_normalization(data.train_inputs)
+    model = standardized_line(data)
     trainer = lightning.Trainer(
         max_epochs=epochs,
         logger=False,
@@ -388,8 +403,8 @@ def per_epoch(workdir: Path, repeats: int, epochs: tuple[int, int], errors: list
             metrics["weight"][0], metrics["bias"], data.train_inputs, data.train_targets, BOOK_TOLERANCE
         )
         check(lightning_fit, f"the Lightning run of {long} epochs", errors)
-        weight, bias = model.raw_parameters()
-        plain_fit = fit_report(weight.item(), bias, data.train_inputs, data.train_targets, BOOK_TOLERANCE)
+        weight, bias = raw_line(model, data)
+        plain_fit = fit_report(weight, bias, data.train_inputs, data.train_targets, BOOK_TOLERANCE)
         check(plain_fit, f"the plain loop of {long - short} epochs", errors)
     lightning_ms, plain_ms = median(samples["lightning_ms"]), median(samples["plain_ms"])
     bare_ms = median(samples["bare_lightning_ms"])
@@ -436,10 +451,9 @@ def generate_csv(directory: Path, rows: int, seed: int) -> tuple[Path, float]:
     return path, seconds
 
 
-def plain_slicing(data: TemperatureDataModule, batch_size: int, epochs: int) -> tuple[list[float], Thermometer]:
+def plain_slicing(data: TemperatureDataModule, batch_size: int, epochs: int) -> tuple[list[float], torch.nn.Module]:
     """The limit: SGD steps over contiguous slices of the training tensors, then the validation loss; epoch times."""
-    model = Thermometer(normalize="standardize")
-    model.fit_normalization(data.train_inputs)
+    model = standardized_line(data)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
     x, y, x_val, y_val = data.train_inputs, data.train_targets, data.val_inputs, data.val_targets
     times = []
@@ -552,7 +566,7 @@ def scale(
                 got[f"train_{epochs}"].append(measured.seconds)
                 run_peaks.append(measured.peak_kb)
             peaks[rows].append(max(run_peaks))
-            run_dir = measured.directory / "lightning_logs" / "version_0"
+            run_dir = next((measured.directory / "lightning_logs").glob("*/version_0"))
             times = logged_at(run_dir, "train/loss")
             got["lightning_epoch"].append(times[2] - times[1])
             epoch_times, model = plain_slicing(data, batch_size, 2)
@@ -564,11 +578,11 @@ def scale(
                 f"epoch {epoch_times[-1]:.3f} s; peak {peaks[rows][-1] / 1024:.0f} MiB"
             )
             x, y = data.train_inputs, data.train_targets
-            weight, bias = model.raw_parameters()
+            weight, bias = raw_line(model, data)
             metrics = run_metrics(measured.directory)  # of the 2-epoch run
             fits[rows] = {
                 "lightning": fit_report(metrics["weight"][0], metrics["bias"], x, y, SCALE_TOLERANCE, truth=True),
-                "plain": fit_report(weight.item(), bias, x, y, SCALE_TOLERANCE),
+                "plain": fit_report(weight, bias, x, y, SCALE_TOLERANCE),
             }
             check(fits[rows]["lightning"], f"train.py on {rows} rows (2 epochs)", errors)
             check(fits[rows]["plain"], f"the plain slicing loop on {rows} rows (2 epochs)", errors)

@@ -11,7 +11,7 @@ from thermometer.cli import main
 
 
 class Run:
-    """A finished run directory: `lightning_logs/version_N`."""
+    """A finished run directory: `lightning_logs/<name>/version_N`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -21,27 +21,35 @@ class Run:
         return json.loads((self.path / "metrics.json").read_text())
 
 
+def run_dirs(directory: Path) -> set[Path]:
+    """Every run directory under `directory/lightning_logs`."""
+    return set((directory / "lightning_logs").glob("*/version_*"))
+
+
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
-    """`cli("--model.degree", "2")` runs `python scripts/train.py ...` in tmp_path and returns the newest run."""
+    """`cli("--model.net", "MLP")` runs `python scripts/train.py ...` in tmp_path and returns the run it made."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["train.py"])
 
     def run(*args: str) -> Run:
+        before = run_dirs(tmp_path)
         main([*args, "--trainer.enable_progress_bar=false"])
-        runs = sorted((tmp_path / "lightning_logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-        return Run(runs[-1])
+        [made] = run_dirs(tmp_path) - before
+        return Run(made)
 
     return run
 
 
 def train_in(directory: Path, *args: str) -> Path:
-    """`python scripts/train.py ...` run in `directory`, for a fixture shared by several tests; its first run."""
+    """`python scripts/train.py ...` run in `directory`, for a fixture shared by several tests: its run directory."""
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(directory)
         patch.setattr(sys, "argv", ["train.py"])
+        before = run_dirs(directory)
         main([*args, "--trainer.enable_progress_bar=false"])
-    return directory / "lightning_logs" / "version_0"
+        [made] = run_dirs(directory) - before
+    return made
 
 
 @pytest.fixture(scope="session")

@@ -30,10 +30,10 @@ FILES = {
     "latin1.csv": b"t_u,t_c\n\xff\xfe,1\n",
     "unreadable.csv": "t_u,t_c\n1,2\n3,4\n",
     "broken.yaml": "trainer: [max_epochs: 3\n",
-    "bad_value.yaml": "model:\n  degree: two\n",
+    "bad_value.yaml": "model:\n  net:\n    class_path: Polynomial\n    init_args:\n      degree: two\n",
     "garbage.ckpt": b"not a checkpoint at all",
 }
-EARLIER = "lightning_logs/version_0/checkpoints/best.ckpt"  # the earlier run's
+EARLIER = "lightning_logs/default/version_0/checkpoints/best.ckpt"  # the earlier run's
 
 CASES = {
     # The CSV.
@@ -67,8 +67,49 @@ CASES = {
     "batch_size zero": (["--data.batch_size", "0"], "batch_size is 0; it must be 1 or more"),
     "batch_size negative": (["--data.batch_size", "-3"], "batch_size is -3; it must be 1 or more"),
     "batch_size word": (["--data.batch_size", "big"], "--data.batch_size big: expected a whole number or null."),
-    "degree 0": (["--model.degree", "0"], "degree is 0; it must be 1 or more"),
-    "degree fraction": (["--model.degree", "1.5"], "--model.degree 1.5: expected a whole number."),
+    "degree 0": (
+        ["--model.net", "Polynomial", "--model.net.degree", "0"],
+        "--model.net thermometer.Polynomial: degree is 0; it must be 1 or more",
+    ),
+    "degree fraction": (
+        ["--model.net", "Polynomial", "--model.net.degree", "1.5"],
+        "--model.net.degree 1.5: expected a whole number.",
+    ),
+    # The net.
+    "net unknown": (["--model.net", "my_nets.Wide"], "--model.net my_nets.Wide: cannot be imported (No module named"),
+    "net class unknown": (
+        ["--model.net", "thermometer.nets.Wide"],
+        "thermometer.nets.Wide: cannot be imported (module",
+    ),
+    "net not a module": (["--model.net", "collections.OrderedDict"], "OrderedDict: not a subclass of torch.nn.Module"),
+    "net output shape": (
+        ["--model.net", "torch.nn.Identity", "--data.csv_path", "two_inputs.csv", "--data.input_columns", "[a, b]"],
+        "--model.net Identity: returns (3, 2) for 3 rows; a net must return (batch,) or (batch, 1).",
+    ),
+    "net takes other inputs": (
+        [
+            "--model.net",
+            "torch.nn.Bilinear",
+            "--model.net.in1_features",
+            "1",
+            "--model.net.in2_features",
+            "1",
+            "--model.net.out_features",
+            "1",
+        ],
+        "--model.net Bilinear: its forward fails on a (3, 1) batch of readings",
+    ),
+    "net argument missing": (["--model.net", "torch.nn.Linear"], "the following arguments are required: in_features"),
+    "net argument unknown": (
+        ["--model.net", "MLP", "--model.net.depth", "3"],
+        "--model.net.depth: thermometer.MLP has no such",
+    ),
+    "net argument wrong": (
+        ["--model.net", "MLP", "--model.net.hidden", "0"],
+        "hidden is 0; a network needs at least 1",
+    ),
+    "net argument word": (["--model.net", "MLP", "--model.net.hidden", "many"], "--model.net.hidden many: expected a"),
+    "activation unknown": (["--model.net", "MLP", "--model.net.activation", "relu"], "expected a class name such as"),
     "normalisation unknown": (
         ["--model.normalize", "zscore"],
         "--model.normalize zscore: expected one of 'none', 'scale', 'standardize'.",
@@ -82,7 +123,7 @@ CASES = {
     "max_epochs word": (["--trainer.max_epochs", "many"], "--trainer.max_epochs many: expected a whole number"),
     "config missing": (["--config", "nope.yaml"], "--config nope.yaml: no such file. Give a YAML file"),
     "config not yaml": (["--config", "broken.yaml"], "--config broken.yaml: not valid YAML (line 2, column 1"),
-    "config bad value": (["--config", "bad_value.yaml"], "--model.degree two: expected a whole number."),
+    "config bad value": (["--config", "bad_value.yaml"], "--model.net.degree two: expected a whole number."),
     "unknown option": (["--model.optimiser", "Adam"], "unrecognized arguments: --model.optimiser Adam"),
     "abbreviated option": (["--trainer.max_epoch", "10"], "unrecognized arguments: --trainer.max_epoch 10"),
     "top-level optimizer": (["--optimizer", "Adam"], "unrecognized arguments: --optimizer Adam"),
@@ -153,7 +194,7 @@ def test_bad_input_is_one_message_status_2_and_nothing_written(args, message, wo
 
         monkeypatch.setattr(pd, "read_csv", refuse)
     before = fingerprint(workdir / "lightning_logs")
-    assert "version_0/checkpoints/best.ckpt" in before
+    assert "default/version_0/checkpoints/best.ckpt" in before
     with pytest.raises(SystemExit) as exit_:
         main(args)
     assert exit_.value.code == 2

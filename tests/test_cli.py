@@ -50,45 +50,56 @@ def test_run_directory_holds_config_hparams_and_two_checkpoints(default_run):
     assert config["seed_everything"] == 42
     hparams = yaml.safe_load((default_run / "hparams.yaml").read_text())
     assert hparams["optimizer"]["class_path"] == "torch.optim.SGD"
+    assert hparams["net"]["class_path"] == "thermometer.Line" and hparams["net"]["init_args"]["n_inputs"] == 1
     assert hparams["normalize"] == "standardize" and hparams["split_seed"] == 149
+    assert default_run.parent.name == "default"  # no --config: the run's name in TensorBoard
     m = yaml.safe_load((default_run / "metrics.json").read_text())
     best, last = (
-        torch.load(default_run.parents[1] / m[k], weights_only=True) for k in ("best_checkpoint", "last_checkpoint")
+        torch.load(default_run.parents[2] / m[k], weights_only=True) for k in ("best_checkpoint", "last_checkpoint")
     )
     assert Path(m["best_checkpoint"]).name == "best.ckpt" and Path(m["last_checkpoint"]).name == "last.ckpt"
     assert best["epoch"] < last["epoch"] == m["epochs"]
     assert sorted(p.name for p in (default_run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     # Normalisation statistics come from the training rows only, and travel inside the checkpoint.
-    center = last["state_dict"]["thermometer.center"]
+    center = last["state_dict"]["normalize.center"]
     assert center.item() == pytest.approx(T_U[BOOK_TRAIN_ROWS].mean().item(), rel=1e-6)
 
 
-def test_event_file_has_metrics_parameters_learning_rate_and_hp_metric(default_run):
+def test_event_file_has_metrics_and_parameters_per_epoch_and_no_one_point_charts(default_run):
     acc = events(default_run)
     m = yaml.safe_load((default_run / "metrics.json").read_text())
     tags = acc.Tags()["scalars"]
-    assert {*SCALARS, "weight", "bias", "lr-SGD", "hp_metric"} <= set(tags)
-    assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weight")) == m["epochs"]
+    assert set(tags) == {*SCALARS, "weights/weight", "weights/bias"}  # no hp_metric, final/*, or flat lr-SGD
+    assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weights/weight")) == m["epochs"]
     # TensorBoard's step is the epoch, counted from 1 as the book and the summary count, for every metric.
-    for tag in SCALARS:
+    for tag in tags:
         assert [e.step for e in acc.Scalars(tag)] == list(range(1, m["epochs"] + 1)), tag
     assert min(acc.Scalars("val/loss"), key=lambda e: e.value).step == m["best_epoch"]
     assert acc.Scalars("val/loss")[-1].value == pytest.approx(m["val_loss"], rel=1e-5)
-    assert acc.Scalars("weight")[-1].value == pytest.approx(m["weight"][0], rel=1e-6)
-    assert acc.Scalars("bias")[-1].value == pytest.approx(m["bias"], rel=1e-6)
-    assert acc.Scalars("lr-SGD")[0].value == pytest.approx(0.2)
-    assert [e.value for e in acc.Scalars("hp_metric")] == [pytest.approx(m["best_loss"])]
-    content = acc.PluginTagToContent("hparams")["_hparams_/experiment"]
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
-    assert [h.name for h in experiment.hparam_infos] == list(m["hparams"])  # no clutter, no _instantiator
-    assert {"optimizer", "lr", "normalize", "degree", "val_fraction", "batch_size"} <= set(m["hparams"])
-    assert [i.name.tag for i in experiment.metric_infos] == ["hp_metric", "final/train_loss", "final/val_loss"]
+    assert acc.Scalars("weights/weight")[-1].value == pytest.approx(m["weight"][0], rel=1e-6)  # raw units
+    assert acc.Scalars("weights/bias")[-1].value == pytest.approx(m["bias"], rel=1e-6)
+
+
+def test_hparams_are_the_runs_choices_with_no_experiment_of_its_own(default_run):
+    content = events(default_run).PluginTagToContent("hparams")
+    # Each run writing its own experiment summary made TensorBoard tick the first run's columns for every run;
+    # without one, it ticks the choices that differ between runs and takes the runs' curves as metrics.
+    assert list(content) == ["_hparams_/session_start_info"]
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    chosen = {
+        name: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+        for name, value in start.hparams.items()
+    }
+    m = yaml.safe_load((default_run / "metrics.json").read_text())
+    assert chosen == pytest.approx(m["hparams"])
+    assert chosen["optimizer"] == "SGD" and chosen["optimizer.lr"] == pytest.approx(0.2) and chosen["net"] == "Line"
+    assert chosen["normalize"] == "standardize" and chosen["input_columns"] == "t_u" and chosen["split_seed"] == 149
 
 
 def test_validate_and_test_from_the_best_checkpoint_give_the_fits_loss(default_run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     m = yaml.safe_load((default_run / "metrics.json").read_text())
-    best, last = (str(default_run.parents[1] / m[k]) for k in ("best_checkpoint", "last_checkpoint"))
+    best, last = (str(default_run.parents[2] / m[k]) for k in ("best_checkpoint", "last_checkpoint"))
     validate = main(["validate", "--ckpt_path", best, "--trainer.enable_progress_bar=false"])
     assert validate.trainer.callback_metrics["val/loss"].item() == pytest.approx(m["best_loss"], rel=1e-6)
     test = main(["test", "--ckpt_path", last, "--trainer.enable_progress_bar=false"])
@@ -111,6 +122,7 @@ def test_print_config_fed_back_gives_the_same_numbers(cli, capsys, tmp_path):
     from_flags, from_config = cli(*options), cli("--config", str(config))
     assert same_numbers(from_flags.metrics, from_config.metrics)
     assert yaml.safe_load((from_config.path / "hparams.yaml").read_text())["optimizer"]["class_path"].endswith("Adam")
+    assert from_config.path.parent.name == "adam"  # the run is named by its config file
 
 
 def test_overrides_change_what_is_learned(cli):
@@ -124,6 +136,7 @@ def test_overrides_change_what_is_learned(cli):
     assert m["closed_form"]["weight"][0] == pytest.approx(0.5367719, abs=1e-6)
     assert m["weight"][0] == pytest.approx(0.5367719, rel=1e-3)
     assert "val/loss" not in events(everything.path).Tags()["scalars"]
+    assert everything.path.parent.name == "all_readings"
     with pytest.raises(SystemExit) as exit_:  # nothing was held out, so there is nothing to validate on
         main(["validate", "--ckpt_path", str(everything.path / "checkpoints" / "last.ckpt")])
     assert exit_.value.code == 2
@@ -143,7 +156,7 @@ def test_own_csv_with_two_inputs_matches_lstsq(cli, tmp_path):
     assert m["weight"] == pytest.approx(m["closed_form"]["weight"], rel=1e-3)
     assert m["bias"] == pytest.approx(m["closed_form"]["bias"], abs=1e-2)
     assert m["closed_form"]["weight"] == pytest.approx([0.5, -0.25], abs=0.01)
-    assert {"weight/a", "weight/b"} <= set(events(run.path).Tags()["scalars"])
+    assert {"weights/weight/a", "weights/weight/b", "weights/bias"} <= set(events(run.path).Tags()["scalars"])
 
 
 def script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -159,7 +172,7 @@ def script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_script_from_another_directory_fits_with_a_clean_console(tmp_path):
     done = script("--trainer.max_epochs", "3", "--trainer.enable_progress_bar=false", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "lightning_logs" / "version_0" / "metrics.json").is_file()
+    assert (tmp_path / "lightning_logs" / "default" / "version_0" / "metrics.json").is_file()
     assert "Learned:      t_c = " in done.stdout
     assert "tensorboard --logdir lightning_logs" in done.stdout
     console = done.stdout + done.stderr

@@ -16,7 +16,7 @@ def test_two_loggers_choosing_at_once_claim_different_versions(tmp_path):
     assert TensorBoardLogger(tmp_path).version == TensorBoardLogger(tmp_path).version == 0
     first, second = RunLogger(tmp_path / "claimed"), RunLogger(tmp_path / "claimed")
     assert (first.version, second.version) == (0, 1)
-    assert (tmp_path / "claimed" / "lightning_logs" / "version_1").is_dir()
+    assert (tmp_path / "claimed" / "lightning_logs" / "version_1").is_dir()  # save_dir/name/version_N
 
 
 def test_eight_runs_started_together_all_complete_in_their_own_directories(tmp_path):
@@ -24,10 +24,10 @@ def test_eight_runs_started_together_all_complete_in_their_own_directories(tmp_p
     runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(8)]
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0] * 8, [err.decode()[-500:] for _, err in outputs]
-    run_dirs = sorted((tmp_path / "lightning_logs").iterdir())
+    run_dirs = sorted((tmp_path / "lightning_logs" / "default").iterdir())
     assert [d.name for d in run_dirs] == [f"version_{n}" for n in range(8)]
     for run_dir in run_dirs:
         assert (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file()
     lines = [line for out, _ in outputs for line in out.decode().splitlines()]
     printed = sorted(line.split()[1] for line in lines if line.startswith("Run:"))
-    assert printed == [f"lightning_logs/version_{n}" for n in range(8)]  # each run reports its own directory
+    assert printed == [f"lightning_logs/default/version_{n}" for n in range(8)]  # each run reports its own directory

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from thermometer.data import TemperatureDataModule
-from thermometer.model import least_squares
+from thermometer.linear import best_line
 
 ROOT = Path(__file__).parents[1]
 DDP = ["--config", str(ROOT / "configs" / "presets" / "ddp.yaml")]
@@ -21,8 +21,8 @@ def train(args: list[str], cwd: Path) -> tuple[dict, str, str]:
     command = [sys.executable, str(ROOT / "scripts" / "train.py"), *DDP, *args]
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    runs = list((cwd / "lightning_logs").iterdir())
-    assert [run.name for run in runs] == ["version_0"]  # one run directory for both processes
+    runs = list((cwd / "lightning_logs").glob("*/*"))
+    assert [run.relative_to(cwd).as_posix() for run in runs] == ["lightning_logs/ddp/version_0"]  # one for both
     assert (runs[0] / "config.yaml").is_file() and (runs[0] / "checkpoints" / "best.ckpt").is_file()
     return json.loads((runs[0] / "metrics.json").read_text()), done.stdout, done.stderr
 
@@ -48,7 +48,7 @@ def test_two_processes_share_the_batches_of_a_larger_csv_and_reach_the_optimum(t
     metrics, _, _ = train([*args, "--early_stopping.patience", "30"], tmp_path)
     data = TemperatureDataModule(csv_path=tmp_path / "sensor.csv")
     data.load()
-    weight, bias = least_squares(data.train_inputs, data.train_targets, degree=1)
+    weight, bias = best_line(data.train_inputs, data.train_targets)
     # The README's tolerance for DDP: mini-batch SGD ends within 1e-3 of the optimum's weight, 0.05 of its bias.
     assert metrics["weight"][0] == pytest.approx(weight.item(), abs=1e-3)
     assert metrics["bias"] == pytest.approx(bias, abs=0.05)

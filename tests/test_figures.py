@@ -61,7 +61,7 @@ def test_every_n_epochs_sets_the_schedule(cli):
 
 
 def test_a_polynomial_gets_its_curve_but_no_landscape(cli):
-    run = cli("--model.degree", "2", "--trainer.max_epochs", "3")
+    run = cli("--model.net", "Polynomial", "--model.net.degree", "2", "--trainer.max_epochs", "3")
     assert (run.path / "fit.png").is_file()
     assert not (run.path / "loss_landscape.png").exists()
     assert everything(run.path).Tags()["images"] == ["fit"]

@@ -26,7 +26,7 @@ def equation(metrics: dict, t_u: list[float]) -> list[float]:
         ["--model.normalize", "none", "--model.optimizer.lr", "1e-4"],
         ["--model.normalize", "scale", "--model.optimizer.lr", "1e-2"],
         ["--model.normalize", "standardize"],
-        ["--model.normalize", "standardize", "--model.degree", "3", "--model.optimizer.lr", "0.02"],
+        ["--model.net", "Polynomial", "--model.net.degree", "3", "--model.optimizer.lr", "0.02"],
     ],
     ids=["raw", "scaled", "standardized", "cubic"],
 )
@@ -37,7 +37,7 @@ def test_predictions_equal_the_learned_equation(model, cli, capsys):
     assert list(written.columns) == ["t_u", "t_c_predicted"]
     assert written["t_u"].tolist() == pytest.approx(NEW_READINGS)
     assert written["t_c_predicted"].tolist() == pytest.approx(equation(run.metrics, NEW_READINGS), rel=1e-5, abs=1e-5)
-    assert f"Predictions:  lightning_logs/{run.path.name}/predictions.csv" in capsys.readouterr().out
+    assert f"Predictions:  lightning_logs/default/{run.path.name}/predictions.csv" in capsys.readouterr().out
 
 
 def test_predicting_from_a_csv_never_overwrites_an_earlier_file(cli, tmp_path, capsys):
@@ -53,8 +53,8 @@ def test_predicting_from_a_csv_never_overwrites_an_earlier_file(cli, tmp_path, c
     second, third = (pd.read_csv(run.path / name) for name in ("predictions-2.csv", "predictions-3.csv"))
     assert second.equals(third) and second["t_u"].tolist() == pytest.approx([35.7, 55.9, 81.9])
     checkpoint = torch.load(best, weights_only=True)["state_dict"]
-    w, b = checkpoint["thermometer.weight"].item(), checkpoint["thermometer.bias"].item()
-    center, scale = checkpoint["thermometer.center"].item(), checkpoint["thermometer.scale"].item()
+    w, b = checkpoint["net.weight"].item(), checkpoint["net.bias"].item()
+    center, scale = checkpoint["normalize.center"].item(), checkpoint["normalize.scale"].item()
     expected = [w * (t_u - center) * scale + b for t_u in (35.7, 55.9, 81.9)]
     assert second["t_c_predicted"].tolist() == pytest.approx(expected, rel=1e-5)
     assert "predictions-3.csv" in capsys.readouterr().out.splitlines()[-1]

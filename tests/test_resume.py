@@ -40,7 +40,8 @@ def uninterrupted(args: list[str], cwd: Path) -> dict:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(cwd)
         main([*args, "--trainer.enable_progress_bar=false"])
-    return json.loads((cwd / "lightning_logs" / "version_0" / "metrics.json").read_text())
+    [metrics] = (cwd / "lightning_logs").glob("*/version_0/metrics.json")
+    return json.loads(metrics.read_text())
 
 
 def resume(command: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
@@ -48,7 +49,8 @@ def resume(command: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     args = shlex.split(command)[2:]  # after `python scripts/train.py`
     monkeypatch.chdir(cwd)
     main([*args, "--trainer.enable_progress_bar=false"])
-    return json.loads((cwd / "lightning_logs" / "version_0" / "metrics.json").read_text())
+    [metrics] = (cwd / "lightning_logs").glob("*/version_0/metrics.json")
+    return json.loads(metrics.read_text())
 
 
 @pytest.mark.parametrize(
@@ -69,7 +71,7 @@ def test_a_signal_stops_at_an_epoch_boundary_and_the_printed_command_resumes_exa
 
     (tmp_path / "stopped").mkdir()
     run = start([*args, "--trainer.enable_progress_bar=false"], tmp_path / "stopped")
-    run_dir = tmp_path / "stopped" / "lightning_logs" / "version_0"
+    run_dir = tmp_path / "stopped" / "lightning_logs" / config / "version_0"
     wait_for(run_dir / "hparams.yaml", run)  # fit has begun: Ctrl-C is handled; SIGTERM once training starts
     time.sleep(1.5)
     run.send_signal(stop)
@@ -82,7 +84,9 @@ def test_a_signal_stops_at_an_epoch_boundary_and_the_printed_command_resumes_exa
     [command] = [line.split(maxsplit=1)[1].split("   ")[0] for line in out.splitlines() if line.startswith("Resume:")]
 
     resumed = resume(command, tmp_path / "stopped", monkeypatch)
-    assert sorted(p.name for p in (tmp_path / "stopped" / "lightning_logs").iterdir()) == ["version_0"]
+    assert [p.relative_to(tmp_path / "stopped") for p in (tmp_path / "stopped").glob("lightning_logs/*/*")] == [
+        run_dir.relative_to(tmp_path / "stopped")
+    ]
     assert numbers(resumed) == pytest.approx(numbers(reference), rel=1e-6)
 
 
@@ -92,7 +96,7 @@ def test_kill_9_loses_only_the_epochs_since_the_last_periodic_checkpoint(tmp_pat
 
     (tmp_path / "killed").mkdir()
     run = start(args, tmp_path / "killed")
-    run_dir = tmp_path / "killed" / "lightning_logs" / "version_0"
+    run_dir = tmp_path / "killed" / "lightning_logs" / "05_split" / "version_0"
     wait_for(run_dir / "checkpoints" / "last.ckpt", run)  # written every 5 s of training
     run.kill()
     run.communicate(timeout=60)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import itertools
 import logging
 import os
@@ -13,19 +15,22 @@ from typing import Any
 
 import torch
 import yaml
-from jsonargparse import lazy_instance
+from jsonargparse import Namespace
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from thermometer.callbacks import Figures, PredictionWriter, RunSummary
 from thermometer.checkpoints import BestCheckpoint, GracefulStop, LastCheckpoint
 from thermometer.data import TemperatureDataModule
-from thermometer.errors import Diverged, Interrupted, UsageError
+from thermometer.errors import UsageError
+from thermometer.figures import Figures
+from thermometer.history import History
 from thermometer.logger import RunLogger
-from thermometer.model import LitThermometer
 from thermometer.parser import ThermometerParser
+from thermometer.predictions import PredictionWriter
+from thermometer.summary import RunSummary
+from thermometer.system import Thermometer
 
 SEED = 42
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -39,7 +44,7 @@ def monitored_loss(val_fraction: float) -> str:
 class SaveFitConfig(SaveConfigCallback):
     """`config.yaml` in the run directory of `fit` only: evaluating or predicting from a checkpoint trains nothing."""
 
-    def setup(self, trainer: Trainer, pl_module: LitThermometer, stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: Thermometer, stage: str) -> None:
         # The run's first config stays. Rank 0 decides: it may have written the file by the time another looks.
         resumed = trainer.strategy.broadcast((Path(trainer.log_dir) / self.config_filename).is_file())
         if stage == "fit" and not resumed:
@@ -52,12 +57,17 @@ class ThermometerCLI(LightningCLI):
     `--early_stopping.*`, `--checkpoint.*` and `--figures.*`. Checkpoints are loaded weights-only (no pickled code).
     """
 
+    def __init__(self, *args: Any, run_name: str = "default", **kwargs: Any) -> None:
+        self.run_name = run_name
+        super().__init__(*args, **kwargs)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(Figures, "figures")
         parser.set_defaults(
             {
+                "model.net": {"class_path": "thermometer.nets.Line"},
                 "model.optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.2}},
                 "early_stopping.patience": 10,
                 "early_stopping.min_delta": 1e-6,
@@ -68,12 +78,23 @@ class ThermometerCLI(LightningCLI):
         )
         for target in ("early_stopping.monitor", "checkpoint.monitor"):
             parser.link_arguments("data.val_fraction", target, compute_fn=monitored_loss)
-        parser.link_arguments("data.input_columns", "model.input_columns")
+        parser.link_arguments("data.input_columns", "model.n_inputs", compute_fn=len)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         if config.get("weights_only") is None:
             config.weights_only = True
+        tell_the_net(config.model.net, len(config.data.input_columns))
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (TypeError, ValueError) as error:  # raised by a net's own __init__: a mistake in its arguments
+            if isinstance(error, UsageError):
+                raise
+            net = self.config[self.subcommand].model.net
+            name = net.class_path if isinstance(net, Namespace) else type(net).__name__
+            raise UsageError(f"--model.net {name}: {error}") from None
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
@@ -101,12 +122,19 @@ class ThermometerCLI(LightningCLI):
             use_training_data(config.data, checkpoint, subcommand)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        self.model.check_net(len(self.datamodule.input_columns))  # before any run directory exists
         if self.subcommand == "predict":
             self.datamodule.load_predict()
-            kwargs["logger"] = False  # predictions.csv goes into the checkpoint's own run directory
             kwargs["enable_progress_bar"] = False  # one batch; the table of predictions is the output
         else:
             self.datamodule.load()
+        if self.subcommand != "fit":
+            # An evaluation trains nothing: its numbers go to the console (predictions.csv into the checkpoint's
+            # run directory), not to a run of its own that would look like a training run in TensorBoard.
+            kwargs["logger"] = False
+        elif self.config_init[self.subcommand].trainer.logger in (None, True):  # not the user's own logger
+            # lightning_logs/<name>/version_N, named at run time: config.yaml need not carry a name to repeat a run.
+            kwargs["logger"] = RunLogger("lightning_logs", self.run_name, default_hp_metric=False)
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.subcommand == "fit" and ckpt_path:  # resuming: continue in the checkpoint's own run directory
             # As the run wrote it, relative to here: Lightning restores the checkpoints' state only for the same path.
@@ -115,6 +143,18 @@ class ThermometerCLI(LightningCLI):
             if Path(ckpt_path).parent.name == "checkpoints" and run_dir.name.startswith("version_"):
                 kwargs["logger"] = RunLogger(run_dir.parent.parent, run_dir.parent.name, run_dir.name, False)
         return super().instantiate_trainer(**kwargs)
+
+
+def tell_the_net(net: Any, n_inputs: int) -> None:
+    """Fill in the number of input columns for a net whose class takes `n_inputs`, so that no one repeats it."""
+    if not isinstance(net, Namespace) or "class_path" not in net:
+        return
+    module, _, name = net.class_path.rpartition(".")
+    net_class = getattr(importlib.import_module(module), name)
+    if "n_inputs" in inspect.signature(net_class).parameters:
+        if net.get("init_args") is None:
+            net.init_args = Namespace()
+        net.init_args.n_inputs = n_inputs
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -184,6 +224,8 @@ def quiet_console(subcommand: str) -> None:
     # Every run gets a fresh version_N (RunLogger), so a non-empty checkpoint directory means a resumed run.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty", category=UserWarning)
     if subcommand != "fit":  # evaluating a checkpoint needs none of its training callbacks' state
+        # An evaluation logs to no logger on purpose: its table of results is printed on the console.
+        warnings.filterwarnings("ignore", message=r"You called `self.log\(.*no logger configured", category=UserWarning)
         warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
         warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`", category=UserWarning)
     if subcommand == "predict":  # PredictionWriter writes rows in order and needs no batch indices
@@ -194,13 +236,28 @@ def quiet_console(subcommand: str) -> None:
                 handler.addFilter(_actionable)
 
 
-def check_config_files(args: list[str]) -> None:
-    """Each `--config` file exists and is valid YAML, or one `UsageError` line says which and where."""
+def config_files(args: list[str]) -> list[str]:
+    """The `--config` files among the arguments (not inline YAML or JSON, which LightningCLI also accepts)."""
     paths = [value for option, value in itertools.pairwise(args) if option in ("--config", "-c")]
     paths += [option.removeprefix("--config=") for option in args if option.startswith("--config=")]
-    for path in paths:
-        if ":" in path or path.lstrip().startswith("{"):
-            continue  # inline YAML or JSON, which LightningCLI also accepts
+    return [path for path in paths if ":" not in path and not path.lstrip().startswith("{")]
+
+
+def run_name(args: list[str]) -> str:
+    """The name a run goes by in `lightning_logs/` and TensorBoard: its `--config` files, `05_split`, or `default`.
+
+    A run's own `lightning_logs/<name>/version_N/config.yaml` gives that run's name again.
+    """
+    names = []
+    for path in map(Path, config_files(args)):
+        in_a_run = path.name == "config.yaml" and path.parent.name.startswith("version_")
+        names.append(path.parent.parent.name if in_a_run else path.stem)
+    return "+".join(dict.fromkeys(names)) or "default"
+
+
+def check_config_files(args: list[str]) -> None:
+    """Each `--config` file exists and is valid YAML, or one `UsageError` line says which and where."""
+    for path in config_files(args):
         if not Path(path).is_file():
             raise UsageError(f"--config {path}: no such file. Give a YAML file, e.g. configs/book/03_scaled.yaml.")
         try:
@@ -216,6 +273,18 @@ def with_subcommand(args: list[str]) -> list[str]:
     return args if args and args[0] in (*SUBCOMMANDS, "-h", "--help") else ["fit", *args]
 
 
+def exit_status(cli: ThermometerCLI) -> int:
+    """0 for a finished run; 1 if its loss diverged; 128 + the signal's number if a signal stopped it."""
+    trainer = getattr(cli, "trainer", None)
+    for callback in trainer.callbacks if trainer is not None else []:
+        if isinstance(callback, RunSummary) and callback.summary and callback.summary["diverged"]:
+            return 1
+    for callback in trainer.callbacks if trainer is not None else []:
+        if isinstance(callback, GracefulStop) and callback.signal:
+            return 128 + callback.signal
+    return 0
+
+
 def main(args: list[str] | None = None) -> ThermometerCLI:
     """Run the command line (`sys.argv`, or `args` from Python); `fit` when no subcommand is given.
 
@@ -225,16 +294,19 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
     """
     if args is None:  # from the shell: LightningCLI reads sys.argv itself
         sys.argv[1:] = with_subcommand(sys.argv[1:])
+        # `--model.net my_module.MyNet` finds my_module.py in the working directory, as `python -m` would.
+        sys.path.insert(0, os.getcwd())
         command = sys.argv[1]
     else:  # from Python (tests, notebooks): the process's own sys.argv is not ours to read
         args = with_subcommand(list(args))
         command = args[0]
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
+    given = sys.argv[1:] if args is None else args
     quiet_console(command)
     try:
-        check_config_files(sys.argv[1:] if args is None else args)
-        return ThermometerCLI(
-            LitThermometer,
+        check_config_files(given)
+        cli = ThermometerCLI(
+            Thermometer,
             TemperatureDataModule,
             parser_kwargs={
                 "description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5); `fit` by default.",
@@ -255,23 +327,16 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                 "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
                 "log_every_n_steps": 1,
                 "enable_model_summary": False,
-                "logger": lazy_instance(RunLogger, save_dir=".", default_hp_metric=False),
-                "callbacks": [
-                    LastCheckpoint(),
-                    GracefulStop(),
-                    LearningRateMonitor(logging_interval="epoch"),
-                    RunSummary(),
-                    PredictionWriter(),
-                ],
+                "callbacks": [LastCheckpoint(), GracefulStop(), History(), RunSummary(), PredictionWriter()],
             },
             args=args,
+            run_name=run_name(given),
         )
     except (UsageError, MisconfigurationException) as error:
         if os.environ.get("THERMOMETER_DEBUG"):  # the README's way to see where a message came from
             raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    except Diverged:  # the run directory is complete and RunSummary has printed the diagnosis
-        raise SystemExit(1) from None
-    except Interrupted as stop:  # RunSummary has printed how to resume
-        raise SystemExit(128 + stop.signal) from None
+    if status := exit_status(cli):  # the summary has said why: the diagnosis, or how to resume
+        raise SystemExit(status)
+    return cli

@@ -17,7 +17,7 @@ from torch import distributed
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from thermometer.errors import UsageError
-from thermometer.model import least_squares
+from thermometer.linear import best_line
 
 BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 """The chapter's eleven readings: unknown units `t_u` and Celsius `t_c`."""
@@ -208,7 +208,7 @@ class TemperatureDataModule(L.LightningDataModule):
         self.inputs: torch.Tensor | None = None
         self.targets: torch.Tensor | None = None
         self.n_train = 0  # the first n_train rows of inputs and targets are the training rows, once loaded
-        self.closed_forms: dict[int, tuple[torch.Tensor, float]] = {}
+        self.line: tuple[torch.Tensor, float] | None = None
 
     def setup(self, stage: str) -> None:
         if stage != "predict":  # predicting needs only the readings to convert
@@ -264,11 +264,11 @@ class TemperatureDataModule(L.LightningDataModule):
         permutation = torch.randperm(rows, generator=seeded, dtype=torch.int32)
         return permutation[: rows - n_val], permutation[rows - n_val :]
 
-    def closed_form(self, degree: int) -> tuple[torch.Tensor, float]:
-        """The least-squares optimum on the training rows, raw-unit weight and bias; solved once per degree."""
-        if degree not in self.closed_forms:
-            self.closed_forms[degree] = least_squares(self.train_inputs, self.train_targets, degree)
-        return self.closed_forms[degree]
+    def best_line(self) -> tuple[torch.Tensor, float]:
+        """The least-squares straight line of the training rows, raw-unit weight and bias: solved once."""
+        if self.line is None:
+            self.line = best_line(self.train_inputs, self.train_targets)
+        return self.line
 
     @property
     def source(self) -> str:

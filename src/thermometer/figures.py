@@ -1,17 +1,29 @@
-"""The chapter's pictures: the readings with the fitted line, and the loss landscape with the optimizer's path.
+"""The chapter's pictures: the readings with the fitted curve, and the loss landscape with the optimizer's path.
 
-Drawn with matplotlib's object API (no pyplot, no global state, no display needed); `pixels` turns a figure into
-an image array for TensorBoard.
+`Figures` draws them during `fit`, to TensorBoard's images tab and the run directory. They are drawn with
+matplotlib's object API (no pyplot, no global state, no display needed), imported only by runs that draw: it
+takes half a second to import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import lightning as L
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from thermometer.errors import UsageError
+from thermometer.history import History
+from thermometer.linear import LinearFit, line, trained_parameters
+from thermometer.summary import equation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # The book's axis labels for its own columns; any other column is labelled with its name.
 LABELS = {"t_u": "Temperature (°Fahrenheit)", "t_c": "Temperature (°Celsius)"}
@@ -24,13 +36,18 @@ def label(column: str) -> str:
 
 def pixels(figure: Figure) -> np.ndarray:
     """The figure rendered as an RGB array, height x width x 3."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 class FitFigure:
-    """The readings (training and validation marked apart), the least-squares curve dashed, the learned one solid.
+    """The readings (training and validation marked apart), a reference curve dashed, the learned one solid.
+
+    The reference is the closed-form optimum of the net's family for a net linear in its parameters, and the best
+    straight line for any other net; crosses mark the predictions at the readings, as chapter 6 draws them.
 
     Rendered once without the learned curve and the title; each frame then draws only those two over that
     background (blitting), a few milliseconds instead of a full render.
@@ -41,17 +58,24 @@ class FitFigure:
         train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray],
         xs: np.ndarray,
-        closed_form: np.ndarray,
+        reference: tuple[np.ndarray, str],
         x_column: str,
         y_column: str,
     ) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        closed_form, reference_label = reference
+        self.readings = np.concatenate([train[0], val[0]])
         self.figure = Figure(figsize=(6.4, 4.8), dpi=100, layout="constrained")
         ax = self.figure.add_subplot()
         ax.plot(*train, "o", color="tab:blue", label=f"training readings ({len(train[0])})")
         if len(val[0]):
             ax.plot(*val, "s", color="tab:orange", markerfacecolor="none", mew=2, label=f"validation ({len(val[0])})")
-        (self.optimum,) = ax.plot(xs, closed_form, "--", color="black", lw=1.2, label="least squares (closed form)")
+        (self.optimum,) = ax.plot(xs, closed_form, "--", color="black", lw=1.2, label=reference_label)
         (self.line,) = ax.plot(xs, np.full_like(xs, np.nan), "-", color="tab:green", lw=2, label="learned")
+        nothing = np.full_like(self.readings, np.nan)
+        (self.predicted,) = ax.plot(self.readings, nothing, "x", color="tab:green", ms=6, label="predicted")
         y = np.concatenate([train[1], val[1], closed_form])
         margin = 0.1 * (y.max() - y.min() or 1.0)
         ax.set_ylim(y.min() - margin, y.max() + margin)  # the data's range: a wild line leaves the frame
@@ -62,17 +86,19 @@ class FitFigure:
         ax.legend(loc="upper left")
         self.axes, self.title = ax, ax.set_title("After 0 epochs", fontsize=10)  # room for the title in the layout
         self.canvas = FigureCanvasAgg(self.figure)
-        for artist in (self.line, self.optimum, self.title):
+        for artist in (self.line, self.predicted, self.optimum, self.title):
             artist.set_animated(True)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.figure.bbox)
 
-    def draw(self, curve: np.ndarray, title: str) -> np.ndarray:
-        """The figure with the learned curve at `curve` (values at `xs`) and this title, as RGB pixels."""
+    def draw(self, curve: np.ndarray, predicted: np.ndarray, title: str) -> np.ndarray:
+        """The figure with the learned curve (values at `xs` and at the readings) and this title, as RGB pixels."""
         self.line.set_ydata(curve)
+        self.predicted.set_ydata(predicted)
         self.title.set_text(title)
         self.canvas.restore_region(self.background)
         self.axes.draw_artist(self.line)
+        self.axes.draw_artist(self.predicted)
         self.axes.draw_artist(self.optimum)  # dashed, over the learned line it is compared with
         self.figure.draw_artist(self.title)
         return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
@@ -104,6 +130,9 @@ def loss_landscape(
     optimizer walked on: a long narrow valley for raw readings, a round bowl for standardised ones. Axes have equal
     scales, or the valley would look round.
     """
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
     x, y = t_un.astype(np.float64), t_c.astype(np.float64)
     steps = np.asarray(path, dtype=np.float64)
     finite = steps[np.isfinite(steps).all(axis=1)]
@@ -136,3 +165,165 @@ def loss_landscape(
     ax.set_title(title, fontsize=10)
     figure.legend(loc="outside lower center", ncols=4, fontsize=8)
     return figure
+
+
+def tensorboard_writers(trainer: L.Trainer) -> list[Any]:
+    """The `SummaryWriter` of each TensorBoard logger of the trainer."""
+    return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+
+class Figures(L.Callback):
+    """The pictures of learning: the fit drawn over the readings, the loss landscape, training against validation.
+
+    TensorBoard's images tab gets `fit` at the start (step 0), after scheduled epochs (step = epochs done) and at
+    the end, so its slider shows the curve moving into place, and `loss_landscape` at the end; the run directory
+    gets `fit.png` and `loss_landscape.png`. Its custom-scalars tab charts training and validation loss together.
+    The fit is drawn for one input column, for any net; the landscape for a net linear in its parameters with one
+    weight and a bias, such as the line `w * t_u + b`.
+
+    Args:
+        every_n_epochs: draw the fit after every N epochs; by default after epochs 1, 4, 16, 64, ... (powers of
+            4): dense where the curve moves most, and at most 10 images up to 260,000 epochs (TensorBoard shows 10
+            images a tag unless started with `--samples_per_plugin images=100`).
+        max_points: the most readings drawn, evenly spread over a bigger CSV, so that a frame stays cheap.
+
+    """
+
+    def __init__(self, every_n_epochs: int | None = None, max_points: int = 1000) -> None:
+        if every_n_epochs is not None and every_n_epochs < 1:
+            raise UsageError(f"every_n_epochs is {every_n_epochs}; it must be 1 or more. Set --figures.every_n_epochs.")
+        self.every_n_epochs, self.max_points = every_n_epochs, max_points
+        self.path: list[tuple[float, float]] = []
+        self.fit: FitFigure | None = None
+        self.linear: LinearFit | None = None
+        self.drawn = -1
+
+    def due(self, epoch: int) -> bool:
+        """Whether the fit is drawn after this epoch."""
+        if self.every_n_epochs:
+            return epoch % self.every_n_epochs == 0
+        return epoch & (epoch - 1) == 0 and epoch.bit_length() % 2 == 1  # a power of 4
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.path = state_dict["path"]
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        history = next(c for c in trainer.callbacks if isinstance(c, History))
+        self.linear = history.linear(trainer, pl_module)
+        if self.linear is not None and self.linear.optimum[0].numel() != 1:
+            self.linear = None  # the landscape is drawn over (weight, bias): one weight
+        if not self.path and self.linear is not None:  # a resumed run has its path so far
+            self.path = [self.parameters(pl_module)]
+        if not trainer.is_global_zero:
+            return
+        for experiment in tensorboard_writers(trainer):
+            experiment.add_custom_scalars(
+                {
+                    "training against validation": {
+                        name: ["Multiline", [f"^train/{key}$", f"^val/{key}$"]]
+                        for name, key in (("loss (MSE)", "loss"), ("mean absolute error", "mae"), ("R²", "r2"))
+                    }
+                }
+            )
+        if len(trainer.datamodule.input_columns) == 1:
+            self.fit = self.fit_figure(trainer, history.linear(trainer, pl_module))
+            self.draw_fit(trainer, pl_module, trainer.current_epoch)
+
+    @staticmethod
+    def parameters(pl_module: Any) -> tuple[float, float]:
+        weight, bias = trained_parameters(pl_module.net)
+        return weight.item(), bias
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        epoch = trainer.current_epoch + 1
+        if self.path:
+            self.path.append(self.parameters(pl_module))
+        if self.fit is not None and self.due(epoch):
+            self.draw_fit(trainer, pl_module, epoch)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if self.fit is None:
+            return
+        epochs, run_dir = trainer.current_epoch, Path(trainer.logger.log_dir)  # rank 0 only
+        from matplotlib.image import imsave
+
+        if self.drawn != epochs:
+            self.draw_fit(trainer, pl_module, epochs)
+        imsave(run_dir / "fit.png", self.last_frame)
+        if self.path:
+            landscape = self.landscape(trainer, pl_module)
+            landscape.savefig(run_dir / "loss_landscape.png")
+            for experiment in tensorboard_writers(trainer):
+                experiment.add_image("loss_landscape", pixels(landscape), epochs, dataformats="HWC")
+
+    def subsample(self, rows: int) -> torch.Tensor:
+        """At most `max_points` row numbers, evenly spread (the rows of a split are already in random order)."""
+        return torch.linspace(0, rows - 1, min(rows, self.max_points)).round().long()
+
+    def fit_figure(self, trainer: L.Trainer, linear: LinearFit | None) -> FitFigure:
+        data = trainer.datamodule
+        train, val = self.subsample(len(data.train_targets)), self.subsample(len(data.val_targets))
+        self.readings = torch.cat([data.train_inputs[train], data.val_inputs[val]])
+        t_u = torch.cat([data.train_inputs[:, 0], data.val_inputs[:, 0]])
+        low, high = t_u.min().item(), t_u.max().item()
+        margin = 0.05 * (high - low or 1.0)
+        self.xs = torch.linspace(low - margin, high + margin, 200)[:, None]
+        if linear is not None:
+            weight, bias = linear.optimum
+            reference = (linear.features(self.xs) @ weight + bias, "least squares (closed form)")
+        else:
+            reference = (line(*data.best_line())(self.xs.double()), "best line (least squares)")
+        return FitFigure(
+            (data.train_inputs[train, 0].numpy(), data.train_targets[train].numpy()),
+            (data.val_inputs[val, 0].numpy(), data.val_targets[val].numpy()),
+            self.xs[:, 0].numpy(),
+            (reference[0].numpy(), reference[1]),
+            data.input_columns[0],
+            data.target_column,
+        )
+
+    @rank_zero_only
+    def draw_fit(self, trainer: L.Trainer, pl_module: Any, epoch: int) -> None:
+        with torch.no_grad():
+            curve, predicted = pl_module(self.xs).numpy(), pl_module(self.readings).numpy()
+        when = "Start" if epoch == 0 else f"After {epoch} epoch{'s' if epoch > 1 else ''}"
+        learned = self.title(trainer, pl_module)
+        self.last_frame = self.fit.draw(curve, predicted, f"{when}: {learned}")
+        for experiment in tensorboard_writers(trainer):
+            experiment.add_image("fit", self.last_frame, epoch, dataformats="HWC")
+        self.drawn = epoch
+
+    @staticmethod
+    def title(trainer: L.Trainer, pl_module: Any) -> str:
+        """The learned equation in raw units if it is short, or the net and its training loss."""
+        history = next(c for c in trainer.callbacks if isinstance(c, History))
+        linear, data = history.linear(trainer, pl_module), trainer.datamodule
+        raw = linear.raw(*trained_parameters(pl_module.net)) if linear is not None else None
+        if raw is not None:
+            names = pl_module.net.feature_names(data.input_columns)
+            learned = equation(raw[0].tolist(), raw[1], names, data.target_column)
+            if len(learned) <= 60:
+                return learned
+        name = type(pl_module.net).__name__
+        return f"{name}, train/loss {history.train[max(history.train)]:.4g}" if history.train else name
+
+    def landscape(self, trainer: L.Trainer, pl_module: Any) -> Figure:
+        data = trainer.datamodule
+        weight, bias = self.linear.optimum  # in the coordinates the net trains in
+        normalized = pl_module.normalize.how != "none"
+        [name] = pl_module.net.feature_names([f"{c}n" if normalized else c for c in data.input_columns])
+        optimizer = trainer.optimizers[0]
+        how = f"{type(optimizer).__name__} lr {optimizer.param_groups[0]['lr']:g}"
+        described = pl_module.normalize.describe(data.input_columns)
+        units = f", {described[0]}" if described else ""
+        return loss_landscape(
+            self.linear.features(data.train_inputs)[:, 0].numpy(),
+            data.train_targets.numpy(),
+            self.path,
+            (weight.item(), bias),
+            name,
+            f"Training loss of {data.target_column} = w * {name} + b{units}\nand the path of {how}",
+        )

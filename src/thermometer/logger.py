@@ -1,19 +1,53 @@
-"""Where a run's logs go: `lightning_logs/version_N`, claimed so that runs started together never share one."""
+"""Where a run's logs go, `lightning_logs/<name>/version_N`, and what TensorBoard's HParams tab compares runs by."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from torch.utils.tensorboard.summary import hparams
+
+
+def choices(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's and the data's arguments as TensorBoard's HParams tab takes them: one flat row of plain values.
+
+    A class given by path and arguments, `{"class_path": "torch.optim.SGD", "init_args": {"lr": 0.2}}`, becomes
+    `optimizer: SGD` and `optimizer.lr: 0.2`; lists become text, and arguments starting with `_` are Lightning's.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in hyperparameters.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, Mapping) and "class_path" in value:
+            flat[key] = str(value["class_path"]).rsplit(".", 1)[-1]
+            flat.update(choices({f"{key}.{k}": v for k, v in dict(value.get("init_args") or {}).items()}))
+        elif isinstance(value, bool):
+            flat[key] = str(value).lower()
+        elif isinstance(value, int | float | str):
+            flat[key] = value
+        elif value is None:
+            flat[key] = "null"
+        elif isinstance(value, list | tuple):
+            flat[key] = ", ".join(map(str, value))
+        else:
+            flat[key] = str(value)
+    return flat
 
 
 class RunLogger(TensorBoardLogger):
-    """Lightning's `TensorBoardLogger`, claiming its `version_N` directory by creating it.
+    """Lightning's `TensorBoardLogger`, claiming its `version_N` directory by creating it, and writing hparams lean.
 
     Lightning picks the next version by listing the directory: two runs started at the same moment pick the same
     number, and the second aborts on the first's `config.yaml`. `os.mkdir` succeeds for exactly one of them; the
     others move on to the next number.
+
+    The hyperparameters go to the HParams tab as each run's session alone: no experiment summary (which each run
+    would write for itself, and TensorBoard would take the first one found for all runs, ticking its first columns
+    whether they differ or not), and no metric scalars of their own. TensorBoard then works out the experiment
+    from every run: it ticks the choices that differ between runs, and its metrics are the runs' own curves.
     """
 
     def _get_next_version(self) -> int:
@@ -27,3 +61,9 @@ class RunLogger(TensorBoardLogger):
                 return version
             except FileExistsError:
                 version += 1
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, metrics: Any = None) -> None:
+        super().log_hyperparams(params, metrics)  # hparams.yaml
+        _, session_start, _ = hparams(choices(self.hparams), {})
+        self.experiment._get_file_writer().add_summary(session_start)

@@ -52,15 +52,33 @@ def plain(message: str) -> str:
     imported = re.findall(r"dot import path string: (\S+)", message)
     value = given[-1] if given else got[0] if got else imported[-1] if imported else None
     if rejected := re.search(r"Option '(\w+)' is not accepted", message):
-        class_path = re.search(r"class_path='([\w.]+)'", message)
+        class_path = re.search(r"class_path='([\w.]+)'", message) or re.search(r"class_path '([\w.]+)'", message)
         owner = class_path.group(1) if class_path else "this class"
         return f"{option}.{rejected.group(1)}: {owner} has no such option; see its options with --help."
+    problem = re.search(r"Problem with given class_path '([\w.]+)':\s*(.*)$", message, re.DOTALL)
+    if problem and "Parser key" not in problem[2]:  # the class itself, not one of its arguments
+        return f"{option} {problem[1]}: {class_problem(problem[2].strip().splitlines()[-1].strip())}"
+    if not_a_module := re.search(r"Import path (\S+) does not correspond to a subclass of (\w+)", message):
+        return f"{option} {not_a_module[1]}: not a subclass of torch.nn.{not_a_module[2]}; a net is an nn.Module."
     subtypes = re.search(r"Subtypes: (\[.*\])$", message, re.MULTILINE)
     words = expected_words(subtypes.group(1) if subtypes else " ".join(re.findall(r"Expected a (.*)", message)))
     if not words and "dot import path" in message:
-        words = ["a class name such as Adam or torch.optim.Adam"]
+        example = "Adam or torch.optim.Adam" if "optimizer" in option else "torch.nn.ReLU"
+        words = [f"a class name such as {example}"]
     shown = f"{option} {value}" if value is not None else option
     return f"{shown}: expected {' or '.join(words)}." if words else f"{shown}: {message.splitlines()[-1].strip()}"
+
+
+def class_problem(reason: str) -> str:
+    """Why a class given by path cannot be used, and what to give instead."""
+    if reason.startswith(("No module named", "module ")) or "has no attribute" in reason:
+        return (
+            f"cannot be imported ({reason}); give a class by its import path, e.g. thermometer.nets.MLP, or "
+            "my_module.MyNet for a my_module.py in the working directory or on PYTHONPATH."
+        )
+    if reason.startswith("the following arguments are required"):
+        return f"{reason}; give each as --model.net.<argument> value."
+    return reason
 
 
 class ThermometerParser(LightningArgumentParser):

@@ -1,0 +1,72 @@
+"""The summary as a user reads it on the console: what was learned, how well, why it stopped, where it all is."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+RUN_FILES = ("metrics.json", "fit.png", "loss_landscape.png", "checkpoints/", "config.yaml")  # listed if written
+
+
+def result_lines(summary: dict[str, Any]) -> list[str]:
+    """What was learned, how well, and why it stopped."""
+    line, optimum, trained = summary["closed_form"], summary["optimum"], summary["trained"]
+    lines = []
+    if summary["equation"]:
+        lines.append(f"Learned:      {summary['equation']}")
+    if trained and (trained["normalization"] or not summary["equation"]):
+        with_ = f"   with {', '.join(trained['normalization'])}" if trained["normalization"] else ""
+        lines.append(f"Trained as:   {trained['equation']}{with_}")
+    if not trained:
+        lines.append(f"Net:          {summary['net']}, not linear in its parameters: no equation to print")
+    reference = optimum or line
+    what = "optimum" if optimum else "best line"
+    if optimum:
+        lines.append(f"Closed form:  {optimum['equation']}   (least squares, same rows)")
+    lines.append(
+        f"Train loss:   {summary['train_loss']:.6g}   ({what} {reference['train_loss']:.6g},"
+        f" gap {summary['train_loss'] - reference['train_loss']:.2g})"
+    )
+    if summary["val_loss"] is not None:
+        lines.append(f"Val loss:     {summary['val_loss']:.6g}   ({what}'s {reference['val_loss']:.6g})")
+    if not optimum or optimum["equation"] != line["equation"]:
+        val = f", val {line['val_loss']:.6g}" if line["val_loss"] is not None else ""
+        lines.append(f"Best line:    train {line['train_loss']:.6g}{val}   ({line['equation']}, least squares)")
+    last = summary["last_epoch"]
+    if "train/loss" in last and f"{last['train/loss']:.6g}" != f"{summary['train_loss']:.6g}":
+        lines.append(
+            f"Last epoch:   train/loss {last['train/loss']:.6g}   (before the epoch's step, as the book prints it)"
+        )
+    if summary["best_checkpoint"]:
+        lines.append(
+            f"Best:         {summary['monitor']} {summary['best_loss']:.6g} at epoch {summary['best_epoch']},"
+            f" kept in {summary['best_checkpoint']}"
+        )
+    if overfit := summary["overfitting"]:
+        (val_best, val_end), (train_best, train_end) = overfit["val/loss"], overfit["train/loss"]
+        lines.append(
+            f"Overfitting:  since epoch {overfit['since_epoch']} val/loss rose from {val_best:.4g} to {val_end:.4g}"
+            f" while train/loss fell from {train_best:.4g} to {train_end:.4g} (Figure 5.14 B)"
+        )
+    if summary["not_converged"]:
+        lines.append(f"Not converged: {summary['not_converged']}")
+    lines.append(f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}")
+    return lines
+
+
+def print_summary(summary: dict[str, Any], run_dir: Path, logs: Path) -> None:
+    """The summary, the run's files, how to watch it, and how to resume it if it was stopped."""
+    where = [
+        f"Run:          {run_dir}   ({', '.join(n for n in RUN_FILES if (run_dir / n.rstrip('/')).exists())})",
+        f"Watch:        tensorboard --logdir {logs}",
+    ]
+    if summary["diverged"]:
+        print("\n".join(["", f"Stopped:      after {summary['epochs']} epochs: {summary['stop_reason']}", *where]))
+        print(f"error: {summary['diverged']}", file=sys.stderr)
+        return
+    if summary["interrupted"]:
+        config, last = run_dir / "config.yaml", summary["last_checkpoint"]
+        resume = f"python scripts/train.py fit --config {config} --ckpt_path {last}"
+        where.append(f"Resume:       {resume}   (continues in {run_dir})")
+    print("\n".join(["", *result_lines(summary), *where]))

@@ -1,0 +1,104 @@
+"""What a run's loss curves say: diverged, overfitting, or not converged. Pure functions of the numbers.
+
+Each curve maps an epoch (counted from 1) to the loss logged in it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Curve = dict[int, float]
+
+OVERFIT_RISE = 1.1
+"""Validation counts as rising once it is 10 % above its minimum."""
+FITTED = 1.5
+"""At the validation minimum the training loss was already within 1.5x of its final value: the model had fitted."""
+CONVERGED_GAP = 0.01
+"""A net linear in its parameters is converged within 1 % of its closed-form optimum's training loss."""
+STILL_FALLING = 0.01
+"""Any other net is not converged while its training loss still falls 1 % over the last tenth of the epochs."""
+
+
+def divergence(curves: dict[str, Curve]) -> str | None:
+    """How the loss blew up, `train/loss became inf at epoch 11 (last finite 9.09e+34 at epoch 10)`, or None.
+
+    A loss that is no longer a number, or a training loss that ended above where it started.
+    """
+    blown = [(epoch, name, value) for name, curve in curves.items() for epoch, value in curve.items()]
+    blown = sorted(entry for entry in blown if not math.isfinite(entry[2]))
+    if blown:
+        epoch, name, value = blown[0]
+        said = f"{name} became {value} at epoch {epoch}"
+        finite = [(e, v) for e, v in curves[name].items() if e < epoch]
+        return f"{said} (last finite {finite[-1][1]:.5g} at epoch {finite[-1][0]})" if finite else said
+    train = curves.get("train/loss") or {}
+    if len(train) > 1:
+        first, last = min(train), max(train)
+        if train[last] > train[first]:
+            return f"train/loss rose from {train[first]:.5g} at epoch {first} to {train[last]:.5g} at epoch {last}"
+    return None
+
+
+def overfitting(train: Curve, val: Curve) -> dict[str, Any] | None:
+    """Figure 5.14 B in numbers, or None: validation 10 % above its minimum while training kept falling below it.
+
+    Only once the model had fitted the training rows: a line still on its way to the optimum can pass close to
+    two validation readings by chance early on, and then move away from them as it learns.
+    """
+    if not val or not train:
+        return None
+    best = min(val, key=val.get)
+    last = max(val)
+    if best not in train or last not in train:
+        return None
+    rose = val[last] > OVERFIT_RISE * val[best]
+    fell = train[last] < train[best]
+    fitted = train[best] <= FITTED * train[last]
+    if rose and fell and fitted:
+        return {"since_epoch": best, "val/loss": [val[best], val[last]], "train/loss": [train[best], train[last]]}
+    return None
+
+
+def not_converged(train: Curve, train_loss: float, optimum_loss: float | None) -> str | None:
+    """How far a run that ended normally was from done, or None if it was done.
+
+    With a closed-form optimum (a net linear in its parameters), its training loss against the optimum's;
+    otherwise, how much the training loss still fell over the last tenth of the run.
+    """
+    if optimum_loss is not None:
+        if train_loss > (1 + CONVERGED_GAP) * optimum_loss + 1e-12:
+            times = train_loss / optimum_loss if optimum_loss > 0 else math.inf
+            return f"train loss {train_loss:.4g} is {times:.3g}x the optimum's {optimum_loss:.4g}"
+        return None
+    if len(train) < 2:
+        return None
+    last = max(train)
+    window = max(10, len(train) // 10)
+    earlier = max(e for e in train if e <= max(min(train), last - window))
+    drop = 1 - train[last] / train[earlier] if train[earlier] > 0 else 0.0
+    if drop > STILL_FALLING:
+        return f"train/loss still fell {100 * drop:.2g} % over the last {last - earlier} epochs, to {train[last]:.4g}"
+    return None
+
+
+def cure(optimizer: str, lr: float, normalize: str) -> str:
+    """What to change when the loss blows up: the chapter's three cures, minus those already taken."""
+    cures = [f"lower the learning rate (--model.optimizer.lr {lr / 100:g})"]
+    if normalize == "none":
+        cures.append("normalise the input (--model.normalize standardize)")
+    if optimizer != "Adam":
+        cures.append("use Adam (--model.optimizer Adam --model.optimizer.lr 0.1)")
+    listed = ", ".join(cures[:-1]) + (" or " if len(cures) > 1 else "") + cures[-1]
+    return f"The steps of {optimizer} with lr {lr:g} overshoot the minimum: {listed}."
+
+
+def more_training(stopped: str, patience: int, max_epochs: int, optimizer: str, lr: float, normalize: str) -> str:
+    """What to change when a run ended before it was done."""
+    if stopped.startswith("early stopping"):
+        advice = f"early stopping ended it too soon: give it more patience (--early_stopping.patience {10 * patience})"
+    else:
+        advice = f"train longer (--trainer.max_epochs {10 * max_epochs})"
+    if normalize == "none" and optimizer != "Adam":
+        advice += ", or normalise the input (--model.normalize standardize): one learning rate then suits every weight"
+    return advice

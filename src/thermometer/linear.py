@@ -1,0 +1,129 @@
+"""What only a net linear in its parameters has, `net(x) = features(x) @ weight + bias`: pure torch, no Lightning.
+
+The closed-form optimum (least squares) and the same line or curve in the units of the raw readings. Everything
+here is derived from the net's one capability, `features`; `linear_fit` is the one place that asks for it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+CHUNK_ROWS = 1_000_000
+"""Rows converted to float64 at a time, so that millions of readings never need a float64 copy of them all."""
+
+
+def least_squares(
+    features: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """The weights and bias minimising the mean squared error of `features(inputs) @ weight + bias`, in float64.
+
+    Past `CHUNK_ROWS` rows, each chunk of `[features, 1, target]` is folded into the R of a running QR
+    decomposition (tall-skinny QR), whose few rows give the same least-squares problem. The columns are scaled to
+    one size before solving: `gelsd` would drop a column 1e16 times smaller or larger than the others.
+    """
+    system, chunks = None, range(0, len(targets), CHUNK_ROWS)
+    for start in chunks:
+        rows = slice(start, start + CHUNK_ROWS)
+        columns = features(inputs[rows].double())
+        ones = torch.ones(len(columns), 1, dtype=torch.float64)
+        chunk = torch.cat([columns, ones, targets[rows].double()[:, None]], dim=1)
+        system = chunk if system is None else torch.cat([system, chunk])
+        if len(chunks) > 1:
+            system = torch.linalg.qr(system).R
+    design, target = system[:, :-1], system[:, -1:]
+    size = design.abs().amax(dim=0)
+    size = torch.where(size > 0, size, torch.ones_like(size))
+    solution = torch.linalg.lstsq(design / size, target, driver="gelsd").solution.ravel() / size
+    return solution[:-1], solution[-1].item()
+
+
+def best_line(inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The least-squares straight line in the raw readings, `t_c = w * t_u + b`: every run's baseline."""
+    return least_squares(lambda x: x, inputs, targets)
+
+
+def mean_squared_error(
+    predict: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor
+) -> float | None:
+    """The MSE of `predict` (float64 readings in, predictions out) on some rows, by chunks; None for no rows."""
+    if not len(targets):
+        return None
+    squared = 0.0
+    for start in range(0, len(targets), CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        squared += (predict(inputs[rows].double()) - targets[rows].double()).square().sum().item()
+    return squared / len(targets)
+
+
+def line(weight: torch.Tensor, bias: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`x -> x @ weight + bias`: predictions of a straight line, for `mean_squared_error`."""
+    return lambda x: x @ weight + bias
+
+
+@dataclass
+class LinearFit:
+    """A net linear in its parameters behind its normalisation: `t_p = features(normalize(t_u)) @ weight + bias`.
+
+    Both modules are float64 copies, for exact numbers; the weights are read from the live net.
+    """
+
+    net: nn.Module
+    normalize: nn.Module
+    raw_map: torch.Tensor | None = None
+    """`[w_raw, b_raw] = raw_map @ [w, b]`: the same predictions from the features of raw readings, if they can."""
+    optimum: tuple[torch.Tensor, float] | None = None
+    """The closed-form optimum of the net's own family on the training rows, in the units it trains in."""
+
+    def features(self, t_u: torch.Tensor) -> torch.Tensor:
+        """The columns the weights multiply, as the net sees the readings (normalised)."""
+        return self.net.features(self.normalize(t_u.double()))
+
+    def raw(self, weight: torch.Tensor, bias: float) -> tuple[torch.Tensor, float] | None:
+        """Weight and bias in the units of the raw readings, or None if raw features cannot express the net."""
+        if self.raw_map is None:
+            return None
+        raw = self.raw_map @ torch.cat([weight.double().ravel(), torch.tensor([float(bias)], dtype=torch.float64)])
+        return raw[:-1], raw[-1].item()
+
+
+def trained_parameters(net: nn.Module) -> tuple[torch.Tensor, float]:
+    """The weights and bias of a net linear in its parameters, as it trains them (float64)."""
+    return net.weight.detach().double().ravel(), net.bias.detach().double().item()
+
+
+def linear_fit(net: nn.Module, normalize: nn.Module, t_u: torch.Tensor, t_c: torch.Tensor) -> LinearFit | None:
+    """The net seen as linear in its parameters if it has `features(x)`, else None: the one place that asks.
+
+    `t_u` and `t_c` are the training rows: the optimum is theirs, and the raw-unit equation is checked over their range.
+    """
+    if not callable(getattr(net, "features", None)):
+        return None
+    fit = LinearFit(copy.deepcopy(net).double(), copy.deepcopy(normalize).double())
+    fit.raw_map = raw_map(fit, t_u)
+    fit.optimum = least_squares(fit.features, t_u, t_c)
+    return fit
+
+
+def raw_map(fit: LinearFit, t_u: torch.Tensor) -> torch.Tensor | None:
+    """The matrix from trained `[w, b]` to raw-unit `[w, b]`, fitted on readings spread over the training rows' range.
+
+    For a polynomial behind an affine normalisation the raw features span the same functions and the map is exact;
+    for other features it may not be, and then there is no raw-unit equation (None).
+    """
+    low, high = t_u.amin(dim=0).double(), t_u.amax(dim=0).double()
+    width = torch.where(high > low, high - low, torch.ones_like(high))
+    columns = fit.features(t_u[:1]).shape[1] + 1
+    generator = torch.Generator().manual_seed(0)
+    points = low + width * torch.rand(4 * columns + 8, t_u.shape[1], generator=generator, dtype=torch.float64)
+    ones = torch.ones(len(points), 1, dtype=torch.float64)
+    trained = torch.cat([fit.features(points), ones], dim=1)
+    raw = torch.cat([fit.net.features(points), ones], dim=1)
+    size = raw.abs().amax(dim=0)
+    mapping = torch.linalg.lstsq(raw / size, trained, driver="gelsd").solution / size[:, None]
+    exact = (raw @ mapping - trained).abs().max() <= 1e-7 * trained.abs().max()
+    return mapping if exact else None

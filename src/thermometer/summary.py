@@ -1,0 +1,184 @@
+"""The run's summary at the end of `fit`: what was learned and how well, as `metrics.json` and on the console.
+
+It observes and never changes what is learned. Every net gets its losses, the best epoch, why it stopped, the
+diagnoses and the best straight line on the same rows as a baseline; a net linear in its parameters also gets its
+equation in raw units and the gap to its closed-form optimum (`History.linear` decides which).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+from torch import nn
+
+from thermometer import diagnosis
+from thermometer.checkpoints import GracefulStop
+from thermometer.console import print_summary
+from thermometer.history import History
+from thermometer.linear import LinearFit, line, mean_squared_error, trained_parameters
+from thermometer.logger import choices
+
+
+def finite_or_none(value: Any) -> Any:
+    """JSON has no inf or NaN: such numbers become null, in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    return value
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file whole or not at all: a temporary file in the same directory, then renamed over `path`."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
+        file.write(text)
+    os.replace(file.name, path)
+
+
+def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
+    """Why `fit` ended, in words (divergence and signals aside)."""
+    if stopping.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
+        change = f"improved by less than {abs(stopping.min_delta):g}" if stopping.min_delta else "did not improve"
+        return f"early stopping: {stopping.monitor} {change} in {stopping.patience} epochs"
+    if stopping.stopping_reason_message:
+        return f"early stopping: {stopping.stopping_reason_message}"
+    return f"max_epochs={trainer.max_epochs} reached"
+
+
+def float64(pl_module: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The system's normalisation and net as one float64 module from raw readings to predictions, for exact losses."""
+    model = copy.deepcopy(nn.Sequential(pl_module.normalize, pl_module.net)).double()
+    return lambda t_u: model(t_u).reshape(len(t_u))
+
+
+def equation(weight: list[float], bias: float, names: list[str], target: str) -> str:
+    """`t_c = 0.53677 * t_u - 17.305`."""
+    terms = [f"{w:.5g} * {name}" for w, name in zip(weight, names, strict=True)] + [f"{bias:.5g}"]
+    return f"{target} = " + " + ".join(terms).replace("+ -", "- ")
+
+
+def linear_summary(fit: LinearFit, pl_module: Any, data: Any, rows: dict[str, tuple]) -> dict[str, Any]:
+    """The equation in raw units, as trained, and the closed-form optimum of the net's own family."""
+    net, target = pl_module.net, data.target_column
+    weight, bias = trained_parameters(net)
+    normalized = pl_module.normalize.how != "none"
+    trained_names = net.feature_names([f"{c}n" if normalized else c for c in data.input_columns])
+    raw_names = net.feature_names(data.input_columns)
+    best_weight, best_bias = fit.optimum
+    raw, raw_best = fit.raw(weight, bias), fit.raw(best_weight, best_bias)
+    predict = lambda w, b: lambda t_u: fit.features(t_u) @ w + b  # noqa: E731
+    return {
+        "equation": equation(raw[0].tolist(), raw[1], raw_names, target) if raw else None,
+        "features": raw_names if raw else None,
+        "weight": raw[0].tolist() if raw else None,
+        "bias": raw[1] if raw else None,
+        "trained": {
+            "normalization": pl_module.normalize.describe(data.input_columns),
+            "features": trained_names,
+            "weight": weight.tolist(),
+            "bias": bias,
+            "equation": equation(weight.tolist(), bias, trained_names, target),
+        },
+        "optimum": {
+            "equation": equation(raw_best[0].tolist(), raw_best[1], raw_names, target)
+            if raw_best
+            else equation(best_weight.tolist(), best_bias, trained_names, target),
+            "weight": raw_best[0].tolist() if raw_best else None,
+            "bias": raw_best[1] if raw_best else None,
+            **{f"{s}_loss": mean_squared_error(predict(best_weight, best_bias), *xy) for s, xy in rows.items()},
+        },
+    }
+
+
+def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
+    """Everything `metrics.json` holds; a key that does not apply to this net is null."""
+    data = trainer.datamodule
+    history = next(c for c in trainer.callbacks if isinstance(c, History))
+    stopping = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
+    best = next(c for c in trainer.checkpoint_callbacks if c.monitor)
+    last = next(c for c in trainer.checkpoint_callbacks if c.save_last)
+    signal = next((c.signal for c in trainer.callbacks if isinstance(c, GracefulStop) and c.signal), None)
+    rows = {"train": (data.train_inputs, data.train_targets), "val": (data.val_inputs, data.val_targets)}
+    losses = {f"{s}_loss": mean_squared_error(float64(pl_module), *xy) for s, xy in rows.items()}
+    line_weight, line_bias = data.best_line()
+    fit = history.linear(trainer, pl_module)
+    linear = linear_summary(fit, pl_module, data, rows) if fit else {}
+    optimizer = trainer.optimizers[0]
+    lr = optimizer.param_groups[0]["lr"]
+
+    diverged = diagnosis.divergence(history.losses)
+    overfitting = diagnosis.overfitting(history.train, history.val) if not diverged else None
+    not_converged = None
+    if not (diverged or signal or overfitting):
+        optimum_loss = linear["optimum"]["train_loss"] if linear else None
+        not_converged = diagnosis.not_converged(history.train, losses["train_loss"], optimum_loss)
+    stopped = f"diverged: {diverged.split(' (')[0]}" if diverged else stop_reason(trainer, stopping)
+    if signal and not diverged:
+        stopped = f"interrupted by {signal.name}"
+    how = {"optimizer": type(optimizer).__name__, "lr": lr, "normalize": pl_module.normalize.how}
+    monitored = history.losses[best.monitor]
+    return {
+        "net": f"{type(pl_module.net).__module__}.{type(pl_module.net).__qualname__}",
+        "equation": linear.get("equation"),
+        "features": linear.get("features"),
+        "target": data.target_column,
+        "weight": linear.get("weight"),
+        "bias": linear.get("bias"),
+        **losses,
+        "trained": linear.get("trained"),
+        "last_epoch": {name: curve[max(curve)] for name, curve in history.losses.items() if curve},
+        "closed_form": {  # the best straight line in the raw readings: every net's baseline
+            "equation": equation(line_weight.tolist(), line_bias, list(data.input_columns), data.target_column),
+            "weight": line_weight.tolist(),
+            "bias": line_bias,
+            **{f"{s}_loss": mean_squared_error(line(line_weight, line_bias), *xy) for s, xy in rows.items()},
+        },
+        "optimum": linear.get("optimum"),
+        "epochs": trainer.current_epoch,
+        "stop_reason": stopped,
+        "diverged": f"training diverged: {diverged}. {diagnosis.cure(**how)}" if diverged else None,
+        "interrupted": signal.name if signal else None,
+        "overfitting": overfitting,
+        "not_converged": (
+            f"{not_converged}: {diagnosis.more_training(stopped, stopping.patience, trainer.max_epochs, **how)}"
+            if not_converged
+            else None
+        ),
+        "monitor": best.monitor,
+        "best_loss": best.best_model_score.item() if best.best_model_score is not None else None,
+        "best_epoch": min(monitored, key=monitored.get) if best.best_model_path and monitored else None,
+        "best_checkpoint": str(Path(best.best_model_path)) if best.best_model_path else None,
+        "last_checkpoint": str(Path(last.last_model_path)),
+        "hparams": choices({**pl_module.hparams, **data.hparams}),
+    }
+
+
+class RunSummary(L.Callback):
+    """At the end of `fit`, `metrics.json` in the run directory and the summary on the console (process 0)."""
+
+    def __init__(self) -> None:
+        self.summary: dict[str, Any] | None = None
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.summary = summarize(trainer, pl_module)
+        if trainer.is_global_zero:
+            run_dir = Path(trainer.logger.log_dir)  # not trainer.log_dir: it waits for the other processes
+            text = json.dumps(finite_or_none(self.summary), indent=2, allow_nan=False) + "\n"
+            write_atomically(run_dir / "metrics.json", text)
+            print_summary(self.summary, run_dir, Path(trainer.logger.save_dir))
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.summary = None

@@ -1,0 +1,63 @@
+"""The diagnoses tell the true cases from the false ones: overfitting, not converged, diverged.
+
+The rules on curves made by hand, then the newcomer's two false reports and the book's true case end to end.
+"""
+
+import math
+
+from thermometer import diagnosis
+
+
+def curve(values: list[float]) -> dict[int, float]:
+    return {epoch: value for epoch, value in enumerate(values, start=1)}
+
+
+def test_overfitting_is_validation_rising_after_the_training_rows_were_fitted():
+    train = curve([10, 5, 2.0, 1.9, 1.8, 1.7])
+    val = curve([12, 6, 3.0, 3.2, 3.5, 3.9])
+    assert diagnosis.overfitting(train, val) == {"since_epoch": 3, "val/loss": [3.0, 3.9], "train/loss": [2.0, 1.7]}
+    # The same rise, while the training loss was still far from fitted: a model passing near the two validation
+    # readings on its way to the optimum, not one learning the noise.
+    assert diagnosis.overfitting(curve([160, 40, 10, 5, 3, 2]), curve([2.1, 3, 5, 7, 9, 10])) is None
+    assert diagnosis.overfitting(train, curve([12, 6, 3.0, 3.1, 3.2, 3.25])) is None  # within 10 % of the minimum
+    assert diagnosis.overfitting(train, {}) is None
+
+
+def test_not_converged_against_the_closed_form_or_the_trend():
+    assert diagnosis.not_converged(curve([40, 35, 31.5]), 31.5, 3.01) == "train loss 31.5 is 10.5x the optimum's 3.01"
+    assert diagnosis.not_converged(curve([4, 3.02]), 3.0125, 3.01229) is None  # within 1 %
+    falling = curve([100 - k for k in range(50)])  # no optimum known: still falling 1 % or more
+    said = diagnosis.not_converged(falling, falling[50], None)
+    assert said == "train/loss still fell 16 % over the last 10 epochs, to 51"
+    flat = curve([100, 50, *[2.0] * 48])
+    assert diagnosis.not_converged(flat, 2.0, None) is None
+
+
+def test_divergence_names_the_first_loss_that_blew_up_and_the_last_finite_one():
+    losses = {"train/loss": curve([1763.88, 5.8e6, math.inf]), "val/loss": {}}
+    assert diagnosis.divergence(losses) == "train/loss became inf at epoch 3 (last finite 5.8e+06 at epoch 2)"
+    rising = {"train/loss": curve([150.0, 80.0, 200.0])}
+    assert diagnosis.divergence(rising) == "train/loss rose from 150 at epoch 1 to 200 at epoch 3"
+    assert diagnosis.divergence({"train/loss": curve([150.0, 80.0, 3.0])}) is None
+
+
+def test_the_newcomers_overfitting_at_epoch_1_is_gone(cli):
+    m = cli("--data.split_seed", "7", "--data.batch_size", "4").metrics
+    assert m["overfitting"] is None
+    assert m["best_epoch"] == 1 and m["val_loss"] < m["closed_form"]["val_loss"]  # the optimum's own val is worse
+
+
+def test_the_newcomers_early_stop_that_isnt_finished_says_so(cli, capsys):
+    m = cli("--model.normalize", "none", "--model.optimizer.lr", "1e-4").metrics  # the README's example
+    assert m["stop_reason"].startswith("early stopping") and m["epochs"] < 30
+    said = "train loss 31.51 is 10.5x the optimum's 3.012: early stopping ended it too soon"
+    assert m["not_converged"].startswith(said)
+    assert "--model.normalize standardize" in m["not_converged"]
+    assert f"Not converged: {m['not_converged']}" in capsys.readouterr().out
+
+
+def test_a_converged_run_is_not_diagnosed(default_run):
+    from tests.conftest import Run
+
+    m = Run(default_run).metrics
+    assert m["overfitting"] is m["not_converged"] is m["diverged"] is None
