@@ -25,7 +25,7 @@ def everything(run_dir) -> EventAccumulator:
 
 def test_fit_images_at_the_start_after_powers_of_4_epochs_and_at_the_end(default_run):
     epochs = yaml.safe_load((default_run / "metrics.json").read_text())["epochs"]
-    images = everything(default_run).Images("fit")
+    images = everything(default_run).Images("views/fit")
     assert [image.step for image in images] == [0, 1, 4, 16, epochs]
     for image in images:
         assert image.encoded_image_string.startswith(PNG)
@@ -38,7 +38,7 @@ def test_fit_images_at_the_start_after_powers_of_4_epochs_and_at_the_end(default
 
 def test_loss_landscape_image_at_the_end_and_both_pngs_in_the_run_directory(default_run):
     epochs = yaml.safe_load((default_run / "metrics.json").read_text())["epochs"]
-    [landscape] = everything(default_run).Images("loss_landscape")
+    [landscape] = everything(default_run).Images("views/loss_landscape")
     assert landscape.step == epochs and landscape.encoded_image_string.startswith(PNG)
     for name, size in (("fit.png", (640, 480)), ("loss_landscape.png", (640, 560))):
         with Image.open(default_run / name) as png:
@@ -57,14 +57,14 @@ def test_custom_scalars_chart_training_against_validation(default_run):
 
 def test_every_n_epochs_sets_the_schedule(cli):
     run = cli("--figures.every_n_epochs", "5", "--trainer.max_epochs", "12")
-    assert [image.step for image in everything(run.path).Images("fit")] == [0, 5, 10, 12]
+    assert [image.step for image in everything(run.path).Images("views/fit")] == [0, 5, 10, 12]
 
 
 def test_a_polynomial_gets_its_curve_but_no_landscape(cli):
     run = cli("--model.net", "Polynomial", "--model.net.degree", "2", "--trainer.max_epochs", "3")
     assert (run.path / "fit.png").is_file()
     assert not (run.path / "loss_landscape.png").exists()
-    assert everything(run.path).Tags()["images"] == ["fit"]
+    assert everything(run.path).Tags()["images"] == ["views/fit"]
 
 
 def test_the_landscape_grid_is_the_mean_squared_error():

@@ -84,8 +84,11 @@ def test_a_users_net_trains_reports_what_applies_and_predicts_from_raw_readings(
     assert "Net:          tests.test_own_net.Knee, not linear in its parameters" in out
     assert "Best line:    train 3.01229, val 3.54439" in out
 
-    # Predictions from raw readings alone: the checkpoint's normalisation, then the user's net.
+    # Predictions from raw readings alone: the checkpoint's normalisation, then the user's net, which the
+    # checkpoint names as data: it loads weights-only, without running pickled code.
     last = run.path / "checkpoints" / "last.ckpt"
+    named = torch.load(last, weights_only=True)["hyper_parameters"]["net"]
+    assert named == {"class_path": "tests.test_own_net.Knee", "init_args": {"n_inputs": 1, "sharpness": 0.5}}
     main(["predict", "--ckpt_path", str(last), "--data.predict_readings", "[20, 50.5, 90]"])
     state = torch.load(last, weights_only=True)["state_dict"]
     net = Knee(sharpness=0.5)

@@ -167,6 +167,10 @@ def loss_landscape(
     return figure
 
 
+VIEWS = "views"
+"""TensorBoard's group of the figures: after `train/` and `val/`, which it sorts by name, so the losses come first."""
+
+
 def tensorboard_writers(trainer: L.Trainer) -> list[Any]:
     """The `SummaryWriter` of each TensorBoard logger of the trainer."""
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
@@ -175,8 +179,8 @@ def tensorboard_writers(trainer: L.Trainer) -> list[Any]:
 class Figures(L.Callback):
     """The pictures of learning: the fit drawn over the readings, the loss landscape, training against validation.
 
-    TensorBoard's images tab gets `fit` at the start (step 0), after scheduled epochs (step = epochs done) and at
-    the end, so its slider shows the curve moving into place, and `loss_landscape` at the end; the run directory
+    TensorBoard's images tab gets `views/fit` at the start (step 0), after scheduled epochs (step = epochs done) and at
+    the end, so its slider shows the curve moving into place, and `views/loss_landscape` at the end; the run directory
     gets `fit.png` and `loss_landscape.png`. Its custom-scalars tab charts training and validation loss together.
     The fit is drawn for one input column, for any net; the landscape for a net linear in its parameters with one
     weight and a bias, such as the line `w * t_u + b`.
@@ -257,7 +261,7 @@ class Figures(L.Callback):
             landscape = self.landscape(trainer, pl_module)
             landscape.savefig(run_dir / "loss_landscape.png")
             for experiment in tensorboard_writers(trainer):
-                experiment.add_image("loss_landscape", pixels(landscape), epochs, dataformats="HWC")
+                experiment.add_image(f"{VIEWS}/loss_landscape", pixels(landscape), epochs, dataformats="HWC")
 
     def subsample(self, rows: int) -> torch.Tensor:
         """At most `max_points` row numbers, evenly spread (the rows of a split are already in random order)."""
@@ -293,7 +297,7 @@ class Figures(L.Callback):
         learned = self.title(trainer, pl_module)
         self.last_frame = self.fit.draw(curve, predicted, f"{when}: {learned}")
         for experiment in tensorboard_writers(trainer):
-            experiment.add_image("fit", self.last_frame, epoch, dataformats="HWC")
+            experiment.add_image(f"{VIEWS}/fit", self.last_frame, epoch, dataformats="HWC")
         self.drawn = epoch
 
     @staticmethod
