@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import re
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -19,8 +20,11 @@ from jsonargparse import Namespace
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from thermometer import atomic, options
+from thermometer.atomic import AtomicCheckpointIO
 from thermometer.checkpoints import BestCheckpoint, GracefulStop, LastCheckpoint
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
@@ -46,9 +50,10 @@ class SaveFitConfig(SaveConfigCallback):
 
     def setup(self, trainer: Trainer, pl_module: Thermometer, stage: str) -> None:
         # The run's first config stays. Rank 0 decides: it may have written the file by the time another looks.
-        resumed = trainer.strategy.broadcast((Path(trainer.log_dir) / self.config_filename).is_file())
-        if stage == "fit" and not resumed:
-            super().setup(trainer, pl_module, stage)
+        path = Path(trainer.log_dir) / self.config_filename  # log_dir broadcasts rank 0's directory
+        resumed = trainer.strategy.broadcast(path.is_file())
+        if stage == "fit" and not resumed and trainer.is_global_zero:
+            atomic.write_text(path, self.parser.dump(self.config, skip_none=False))
 
 
 class ThermometerCLI(LightningCLI):
@@ -89,27 +94,22 @@ class ThermometerCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except (TypeError, ValueError) as error:  # raised by a net's own __init__: a mistake in its arguments
+        except (TypeError, ValueError, RuntimeError, OverflowError) as error:  # from a net's own __init__
             if isinstance(error, UsageError):
                 raise
             net = self.config[self.subcommand].model.net
             name = net.class_path if isinstance(net, Namespace) else type(net).__name__
-            raise UsageError(f"--model.net {name}: {error}") from None
+            hint = " (a number beyond float32's ±3.4e38?)" if "overflow" in str(error) else ""
+            raise UsageError(f"--model.net {name}: {error}{hint}") from None
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        self.given_args = list(sys.argv[1:] if args is None else args)
         super().parse_arguments(parser, args)
         # Mistakes end here, before LightningCLI reads a checkpoint (a traceback if it is no checkpoint) and before
         # any trainer or run directory exists.
         subcommand = self.config.subcommand
         config = self.config[subcommand]
-        lr = config.model.optimizer.init_args.get("lr")
-        if isinstance(lr, int | float) and not lr > 0:
-            raise UsageError(f"--model.optimizer.lr is {lr:g}; a learning rate must be positive, e.g. 0.01.")
-        if config.early_stopping.patience < 0:
-            raise UsageError(
-                f"--early_stopping.patience is {config.early_stopping.patience}; it counts epochs without "
-                "improvement before stopping, so it must be 0 or more, e.g. 10."
-            )
+        options.check(config, subcommand)
         if subcommand != "fit" and not config.get("ckpt_path"):
             raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
         if config.get("ckpt_path"):
@@ -121,8 +121,36 @@ class ThermometerCLI(LightningCLI):
                 )
             use_training_data(config.data, checkpoint, subcommand)
 
+    def _parse_ckpt_path(self) -> None:
+        """Take the model's hyperparameters from the checkpoint, then the options given with a resume over them.
+
+        LightningCLI applies the checkpoint's hyperparameters over the command line, which silently drops
+        `--model.optimizer.lr 0.05` given with `fit --ckpt_path`. The optimizer's arguments can change mid-run and
+        are taken as given; the net, its arguments, the normalisation and the optimizer's class cannot, and a change
+        to them is refused in one message.
+        """
+        subcommand = self.config.get("subcommand")
+        given = self.config.clone()
+        super()._parse_ckpt_path()
+        if subcommand != "fit" or not given[subcommand].get("ckpt_path"):
+            return
+        resumed = self.config[subcommand].model
+        for key in given_model_keys(self.given_args, given[subcommand].get("config") or []):
+            wanted, kept = given[subcommand].model.get(key), resumed.get(key)
+            if wanted == kept:
+                continue
+            if key.startswith("optimizer.init_args."):
+                resumed[key] = wanted
+                continue
+            shown = key.replace(".init_args", "").replace(".class_path", "")
+            raise UsageError(
+                f"--model.{shown} {wanted}: a resumed run keeps the {shown} it was trained with ({kept}); only the "
+                "optimizer's arguments can change mid-run. Leave it out, or start a new run without --ckpt_path."
+            )
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         self.model.check_net(len(self.datamodule.input_columns))  # before any run directory exists
+        check_optimizer(self.model.optimizer, self.config[self.subcommand].model.optimizer)
         if self.subcommand == "predict":
             self.datamodule.load_predict()
             kwargs["enable_progress_bar"] = False  # one batch; the table of predictions is the output
@@ -134,7 +162,12 @@ class ThermometerCLI(LightningCLI):
             kwargs["logger"] = False
         elif self.config_init[self.subcommand].trainer.logger in (None, True):  # not the user's own logger
             # lightning_logs/<name>/version_N, named at run time: config.yaml need not carry a name to repeat a run.
-            kwargs["logger"] = RunLogger("lightning_logs", self.run_name, default_hp_metric=False)
+            root = Path(self.config_init[self.subcommand].trainer.default_root_dir or ".")
+            kwargs["logger"] = RunLogger(root / "lightning_logs", self.run_name, default_hp_metric=False)
+        plugins = self.config_init[self.subcommand].trainer.plugins or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]  # checkpoints written whole or not at all
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.subcommand == "fit" and ckpt_path:  # resuming: continue in the checkpoint's own run directory
             # As the run wrote it, relative to here: Lightning restores the checkpoints' state only for the same path.
@@ -142,7 +175,54 @@ class ThermometerCLI(LightningCLI):
             run_dir = Path(ckpt_path if shown.startswith("..") else shown).parent.parent
             if Path(ckpt_path).parent.name == "checkpoints" and run_dir.name.startswith("version_"):
                 kwargs["logger"] = RunLogger(run_dir.parent.parent, run_dir.parent.name, run_dir.name, False)
+                kwargs["logger"].claim()
         return super().instantiate_trainer(**kwargs)
+
+
+def check_optimizer(optimizer: Any, config: Any) -> None:
+    """Refuse an optimizer that cannot take one step on dense parameters, such as `SparseAdam`."""
+    weight = torch.nn.Parameter(torch.ones(2))
+    try:
+        probe = optimizer([weight])
+        probe.zero_grad()
+        (weight**2).sum().backward()
+        probe.step(lambda: (weight**2).sum())  # a closure, which LBFGS needs and the others ignore
+    except Exception as error:  # whatever the optimizer raises
+        name = config.class_path if isinstance(config, Namespace) else type(optimizer).__name__
+        raise UsageError(f"--model.optimizer {name}: cannot train the net's dense weights ({error}).") from None
+
+
+def given_model_keys(args: list[str], configs: list[Any]) -> list[str]:
+    """The model options given on the command line or in `--config` files, as keys of the parsed model config.
+
+    `--model.optimizer.lr 0.05` is `optimizer.init_args.lr`; `--model.net MLP` is `net.class_path`.
+    """
+    dotted = [arg.removeprefix("--model.").split("=")[0] for arg in args if arg.startswith("--model.")]
+    for config in configs:  # jsonargparse keeps each --config file's path
+        path = Path(str(config))
+        model = yaml.safe_load(path.read_text()).get("model") if path.is_file() else None
+        dotted += flat_keys(model) if isinstance(model, dict) else []
+    keys = []
+    for key in dotted:
+        parts = key.split(".")
+        if parts[0] in ("net", "optimizer"):
+            if len(parts) == 1:
+                parts.append("class_path")
+            elif parts[1] not in ("class_path", "init_args"):
+                parts.insert(1, "init_args")
+        keys.append(".".join(parts))
+    return list(dict.fromkeys(keys))
+
+
+def flat_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """`{"optimizer": {"init_args": {"lr": 0.1}}}` -> ["optimizer.init_args.lr"]."""
+    keys = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            keys += flat_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def tell_the_net(net: Any, n_inputs: int) -> None:
@@ -273,16 +353,21 @@ def with_subcommand(args: list[str]) -> list[str]:
     return args if args and args[0] in (*SUBCOMMANDS, "-h", "--help") else ["fit", *args]
 
 
-def exit_status(cli: ThermometerCLI) -> int:
+def device_hint(error: Exception) -> str:
+    """The fix for a device Lightning cannot find here: the pinned torch is a CPU build."""
+    if "gpu backend" in str(error) or "CUDA" in str(error) or "MPS" in str(error):
+        return (
+            " This torch is a CPU build (torch==2.13.0 from requirements.txt): leave --trainer.accelerator out, or "
+            "install a CUDA build of torch on a machine with a GPU."
+        )
+    return ""
+
+
+def exit_status(summary: RunSummary, stop: GracefulStop) -> int:
     """0 for a finished run; 1 if its loss diverged; 128 + the signal's number if a signal stopped it."""
-    trainer = getattr(cli, "trainer", None)
-    for callback in trainer.callbacks if trainer is not None else []:
-        if isinstance(callback, RunSummary) and callback.summary and callback.summary["diverged"]:
-            return 1
-    for callback in trainer.callbacks if trainer is not None else []:
-        if isinstance(callback, GracefulStop) and callback.signal:
-            return 128 + callback.signal
-    return 0
+    if summary.summary and summary.summary["diverged"]:
+        return 1
+    return 128 + stop.interrupted if stop.interrupted else 0
 
 
 def main(args: list[str] | None = None) -> ThermometerCLI:
@@ -303,6 +388,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
     given = sys.argv[1:] if args is None else args
     quiet_console(command)
+    summary, stop = RunSummary(), GracefulStop()
     try:
         check_config_files(given)
         cli = ThermometerCLI(
@@ -327,7 +413,7 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                 "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
                 "log_every_n_steps": 1,
                 "enable_model_summary": False,
-                "callbacks": [LastCheckpoint(), GracefulStop(), History(), RunSummary(), PredictionWriter()],
+                "callbacks": [LastCheckpoint(), stop, History(), summary, PredictionWriter()],
             },
             args=args,
             run_name=run_name(given),
@@ -335,8 +421,16 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
     except (UsageError, MisconfigurationException) as error:
         if os.environ.get("THERMOMETER_DEBUG"):  # the README's way to see where a message came from
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}{device_hint(error)}", file=sys.stderr)
         raise SystemExit(2) from None
-    if status := exit_status(cli):  # the summary has said why: the diagnosis, or how to resume
+    except KeyboardInterrupt:  # Ctrl-C before training began: nothing was written
+        print("\nInterrupted before training began; nothing was written.", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGINT) from None
+    except SystemExit:
+        if stop.twice:  # a second Ctrl-C, on which Lightning exits with status 1
+            print(stop.stopped_at_once(), file=sys.stderr)
+            raise SystemExit(128 + stop.signal) from None
+        raise
+    if status := exit_status(summary, stop):  # the summary has said why: the diagnosis, or how to resume
         raise SystemExit(status)
     return cli

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,8 @@ BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 """The chapter's eleven readings: unknown units `t_u` and Celsius `t_c`."""
 FULL_BATCH_ROWS = 1_000_000
 """Up to this many training rows, a step takes them all by default, as the book does."""
+SQUARE_MAX = 1e18
+"""Largest target magnitude: its square, 1e36, is still within float32's 3.4e38."""
 BIG_DATA_BATCH = 262_144
 """Rows a step by default beyond that: big enough to keep a CPU busy, small enough for many steps an epoch."""
 
@@ -117,7 +120,9 @@ def read_readings(
         # Parsed once, straight to float32: pandas' C parser is faster here than its pyarrow engine, and leaner.
         try:
             # All columns, so that a row with more fields than the header is an error, not silently cut short.
-            frame = pd.read_csv(path, dtype=dict.fromkeys(columns, "float32"))[columns]
+            with warnings.catch_warnings():  # a number beyond float32 becomes inf, which is said below, precisely
+                warnings.filterwarnings("ignore", message="overflow encountered in cast", category=RuntimeWarning)
+                frame = pd.read_csv(path, dtype=dict.fromkeys(columns, "float32"))[columns]
         except (pd.errors.ParserError, UnicodeDecodeError):
             raise
         except ValueError:  # a cell that is not a number: read again as text, to say which
@@ -133,6 +138,13 @@ def read_readings(
     if not finite.all(axis=None):
         row, column = np.argwhere(~finite.to_numpy())[0]
         value = frame.iat[row, column]
+        written = pd.read_csv(path, usecols=[columns[column]], dtype=str, skiprows=range(1, row + 1), nrows=1)
+        text = str(written.iat[0, 0]).strip()
+        if np.isinf(value) and np.isfinite(pd.to_numeric(text, errors="coerce")):
+            raise UsageError(
+                f"{path}: line {row + 2}, column {columns[column]!r}: {text} is beyond float32, the readings' type "
+                f"(±3.4e38). {FIX}"
+            )
         shown = "blank or NaN" if np.isnan(value) else str(value)
         raise UsageError(f"{path}: line {row + 2}, column {columns[column]!r}: {shown} is not a finite number. {FIX}")
     return frame
@@ -186,6 +198,8 @@ class TemperatureDataModule(L.LightningDataModule):
             raise UsageError(f"batch_size is {batch_size}; it must be 1 or more. Set --data.batch_size.")
         if target_column in input_columns:
             raise UsageError(f"{target_column!r} is both an input and the target column; choose one role for it.")
+        if twice := sorted({c for c in input_columns if list(input_columns).count(c) > 1}):
+            raise UsageError(f"--data.input_columns names {', '.join(map(repr, twice))} twice; give each column once.")
         self.save_hyperparameters()
         self.csv_path = Path(csv_path) if csv_path is not None else None
         self.input_columns = list(input_columns)
@@ -231,6 +245,7 @@ class TemperatureDataModule(L.LightningDataModule):
         self.inputs = torch.from_numpy(np.stack(columns[:-1], axis=1))
         self.targets = torch.from_numpy(columns[-1])
         self.n_train = len(train_rows)
+        self.check_learnable()
         if self.batch_size is None and self.n_train > FULL_BATCH_ROWS:
             self.batch_size = BIG_DATA_BATCH
             if rank_zero_only.rank == 0:
@@ -238,6 +253,22 @@ class TemperatureDataModule(L.LightningDataModule):
                     f"Batches:      {BIG_DATA_BATCH} rows a step: {self.n_train} training rows are more than one "
                     f"batch should hold ({FULL_BATCH_ROWS}); --data.batch_size sets another size."
                 )
+
+    def check_learnable(self) -> None:
+        """Refuse readings nothing can be learned from: a constant input, or targets whose squares overflow float32."""
+        low, high = self.train_inputs.amin(dim=0), self.train_inputs.amax(dim=0)
+        for column, lowest, highest in zip(self.input_columns, low.tolist(), high.tolist(), strict=True):
+            if lowest == highest:
+                raise UsageError(
+                    f"{self.source}: column {column!r} is {lowest:g} in every training row: nothing can be learned "
+                    "from it. Leave it out of --data.input_columns."
+                )
+        largest = self.targets.abs().max().item()
+        if largest > SQUARE_MAX:
+            raise UsageError(
+                f"{self.source}: column {self.target_column!r} reaches {largest:.3g}; its squared errors would "
+                f"overflow float32 (above {SQUARE_MAX:.1g}). Rescale it, e.g. to other units."
+            )
 
     def split(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Training and validation row numbers: the last `int(val_fraction * rows)` of a seeded permutation.

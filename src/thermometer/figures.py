@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from thermometer import atomic
 from thermometer.errors import UsageError
 from thermometer.history import History
 from thermometer.linear import LinearFit, line, trained_parameters
@@ -196,6 +197,8 @@ class Figures(L.Callback):
     def __init__(self, every_n_epochs: int | None = None, max_points: int = 1000) -> None:
         if every_n_epochs is not None and every_n_epochs < 1:
             raise UsageError(f"every_n_epochs is {every_n_epochs}; it must be 1 or more. Set --figures.every_n_epochs.")
+        if max_points < 1:
+            raise UsageError(f"--figures.max_points {max_points}: a figure draws at least 1 reading, e.g. 1000.")
         self.every_n_epochs, self.max_points = every_n_epochs, max_points
         self.path: list[tuple[float, float]] = []
         self.fit: FitFigure | None = None
@@ -256,10 +259,12 @@ class Figures(L.Callback):
 
         if self.drawn != epochs:
             self.draw_fit(trainer, pl_module, epochs)
-        imsave(run_dir / "fit.png", self.last_frame)
+        atomic.replace(run_dir / "fit.png", lambda file: imsave(file, self.last_frame, format="png"), mode="wb")
         if self.path:
             landscape = self.landscape(trainer, pl_module)
-            landscape.savefig(run_dir / "loss_landscape.png")
+            atomic.replace(
+                run_dir / "loss_landscape.png", lambda file: landscape.savefig(file, format="png"), mode="wb"
+            )
             for experiment in tensorboard_writers(trainer):
                 experiment.add_image(f"{VIEWS}/loss_landscape", pixels(landscape), epochs, dataformats="HWC")
 

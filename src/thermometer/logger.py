@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
+
+from thermometer.errors import UsageError
 
 
 def choices(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,9 +62,37 @@ class RunLogger(TensorBoardLogger):
         while True:
             try:
                 os.mkdir(os.path.join(self.root_dir, f"version_{version}"))
-                return version
             except FileExistsError:
                 version += 1
+                continue
+            self.claim(os.path.join(self.root_dir, f"version_{version}"))
+            return version
+
+    def claim(self, run_dir: str | None = None) -> None:
+        """Hold the run directory while this process lives (an advisory lock the system drops when it ends).
+
+        A second process resuming the same run at the same time, or resuming a run still training, is refused:
+        both would write the same curves and checkpoints.
+        """
+        if rank_zero_only.rank != 0:
+            return
+        path = Path(run_dir or self.log_dir) / ".lock"
+        self.lock = path.open("a")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.close()
+            raise UsageError(
+                f"{path.parent} is in use by another process (a run training or being resumed): two at once would "
+                "write the same curves. Wait for it to end."
+            ) from None
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        if getattr(self, "lock", None) is not None:
+            self.lock.close()  # the run is over: another process may resume it
+            self.lock = None
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, metrics: Any = None) -> None:

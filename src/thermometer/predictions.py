@@ -10,6 +10,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from thermometer import atomic
+
 
 class PredictionWriter(BasePredictionWriter):
     """`predict` writes `predictions.csv` into the checkpoint's run directory: the readings and the predictions.
@@ -34,8 +36,7 @@ class PredictionWriter(BasePredictionWriter):
         for n in range(1, 10_000):
             path = run_dir / ("predictions.csv" if n == 1 else f"predictions-{n}.csv")
             try:
-                with path.open("x", newline="") as file:  # "x": fails rather than overwrite, even in a race
-                    frame.to_csv(file, index=False)
+                atomic.create(path, lambda file: frame.to_csv(file, index=False))  # never over another's file
                 break
             except FileExistsError:
                 continue

@@ -10,19 +10,17 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import EarlyStopping, Timer
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from torch import nn
 
-from thermometer import diagnosis
+from thermometer import atomic, diagnosis
 from thermometer.checkpoints import GracefulStop
 from thermometer.console import print_summary
 from thermometer.history import History
@@ -41,13 +39,6 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file whole or not at all: a temporary file in the same directory, then renamed over `path`."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
-        file.write(text)
-    os.replace(file.name, path)
-
-
 def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
     """Why `fit` ended, in words (divergence and signals aside)."""
     if stopping.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
@@ -55,7 +46,14 @@ def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
         return f"early stopping: {stopping.monitor} {change} in {stopping.patience} epochs"
     if stopping.stopping_reason_message:
         return f"early stopping: {stopping.stopping_reason_message}"
-    return f"max_epochs={trainer.max_epochs} reached"
+    if 0 <= trainer.max_steps <= trainer.global_step:
+        return f"max_steps={trainer.max_steps} reached"
+    if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
+        return f"max_epochs={trainer.max_epochs} reached"
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    if timer is not None and (timer.time_remaining() or 0) <= 0:
+        return f"max_time reached after {timer.time_elapsed():.3g} s of training"
+    return "training stopped"
 
 
 def float64(pl_module: Any) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -110,7 +108,7 @@ def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
     stopping = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
     best = next(c for c in trainer.checkpoint_callbacks if c.monitor)
     last = next(c for c in trainer.checkpoint_callbacks if c.save_last)
-    signal = next((c.signal for c in trainer.callbacks if isinstance(c, GracefulStop) and c.signal), None)
+    signal = next((c.interrupted for c in trainer.callbacks if isinstance(c, GracefulStop) and c.interrupted), None)
     rows = {"train": (data.train_inputs, data.train_targets), "val": (data.val_inputs, data.val_targets)}
     losses = {f"{s}_loss": mean_squared_error(float64(pl_module), *xy) for s, xy in rows.items()}
     line_weight, line_bias = data.best_line()
@@ -177,7 +175,7 @@ class RunSummary(L.Callback):
         if trainer.is_global_zero:
             run_dir = Path(trainer.logger.log_dir)  # not trainer.log_dir: it waits for the other processes
             text = json.dumps(finite_or_none(self.summary), indent=2, allow_nan=False) + "\n"
-            write_atomically(run_dir / "metrics.json", text)
+            atomic.write_text(run_dir / "metrics.json", text)
             print_summary(self.summary, run_dir, Path(trainer.logger.save_dir))
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -107,6 +107,8 @@ class Thermometer(L.LightningModule):
         if not isinstance(t_p, torch.Tensor) or t_p.shape != (3,):
             shape = tuple(t_p.shape) if isinstance(t_p, torch.Tensor) else type(t_p).__name__
             raise UsageError(f"{name}: returns {shape} for 3 rows; a net must return (batch,) or (batch, 1).")
+        if not all(torch.isfinite(p).all() for p in self.net.parameters()):
+            raise UsageError(f"{name}: its initial weights are not all finite numbers; float32 holds up to ±3.4e38.")
 
     def setup(self, stage: str) -> None:
         self.check_net(self.normalize.center.numel())
@@ -174,3 +176,11 @@ class Thermometer(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.parameters())
+
+    def on_train_start(self) -> None:
+        # A resumed run restored its optimizer's arguments from the checkpoint; those configured now take over
+        # (`fit --ckpt_path ... --model.optimizer.lr 0.05`). Its state (momentum, Adam's averages) stays.
+        configured = self.optimizer(self.parameters())
+        for optimizer in self.trainer.optimizers:
+            for group, wanted in zip(optimizer.param_groups, configured.param_groups, strict=True):
+                group.update({key: value for key, value in wanted.items() if key != "params"})

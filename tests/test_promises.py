@@ -1,0 +1,222 @@
+"""Promises as properties: over generated CSVs and option values, signals at seeded random moments, and the
+failures found by trying cases nobody had listed (each reproduced here first)."""
+
+import json
+import random
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import run_dirs
+from tests.test_resume import ROOT, numbers, resume, start, uninterrupted, wait_for
+from thermometer import atomic
+from thermometer.checkpoints import GracefulStop
+from thermometer.cli import main
+from thermometer.data import TemperatureDataModule
+from thermometer.errors import UsageError
+from thermometer.linear import best_line
+from thermometer.logger import RunLogger
+
+BOOK = ROOT / "configs" / "book"
+
+# --- Generated CSVs, through the data layer in process: each loads and its closed form is numpy's, or it is refused
+# in one line that names the file.
+
+cells = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(repr),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),  # beyond float32, inf and nan too
+    st.integers(-(10**25), 10**25).map(str),
+    st.sampled_from(["", " ", "nan", "inf", "-inf", "warm", "1,5", '"3"', "1e39", "-1e-39", "0x10", "\uff11"]),
+)
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> tuple[bytes, dict]:
+    columns = draw(st.lists(st.sampled_from(["t_u", "t_c", "x", "t_u "]), min_size=1, max_size=4))
+    rows = draw(st.lists(st.lists(cells, min_size=len(columns), max_size=len(columns) + 1), max_size=14))
+    separator = draw(st.sampled_from([",", ",", ",", ";", "\t"]))
+    comment = draw(st.sampled_from(["", "# readings\n"]))
+    text = comment + separator.join(columns) + "\n" + "".join(separator.join(row) + "\n" for row in rows)
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "latin-1", "utf-16"]))
+    options = {"val_fraction": draw(st.sampled_from([0.0, 0.2, 0.5])), "split_seed": draw(st.integers(0, 10**6))}
+    return text.encode(encoding, errors="replace"), options
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(csv_files())
+def test_any_csv_loads_at_its_closed_form_or_is_refused_in_one_line(tmp_path, generated):
+    content, options = generated
+    path = tmp_path / "readings.csv"
+    path.write_bytes(content)
+    data = TemperatureDataModule(csv_path=path, **options)
+    try:
+        data.load()
+    except UsageError as refused:
+        message = str(refused)
+        assert "\n" not in message and str(path) in message, message
+        return
+    x, y = data.train_inputs.double().numpy(), data.train_targets.double().numpy()
+    assert np.isfinite(x).all() and np.isfinite(y).all() and (x.max(axis=0) > x.min(axis=0)).all()
+    weight, bias = best_line(data.train_inputs, data.train_targets)
+    design = np.column_stack([x / np.abs(x).max(axis=0), np.ones(len(x))])
+    expected, *_ = np.linalg.lstsq(design, y, rcond=None)
+    np.testing.assert_allclose([*(weight.numpy() * np.abs(x).max(axis=0)), bias], expected, rtol=1e-6, atol=1e-6)
+
+
+# --- Generated option values, through the whole command line in process: a run that trains, or exit 2, one line,
+# no traceback and nothing written.
+
+option_values = st.one_of(
+    st.tuples(st.just("--model.optimizer.lr"), st.floats(allow_nan=True).map(repr)),
+    st.tuples(st.just("--data.split_seed"), st.integers(-(2**70), 2**70).map(str)),
+    st.tuples(st.just("--data.batch_size"), st.integers(-5, 2**70).map(str)),
+    st.tuples(st.just("--data.val_fraction"), st.floats(-1, 2).map(repr)),
+    st.tuples(st.just("--figures.max_points"), st.integers(-3, 10**12).map(str)),
+    st.tuples(st.just("--model.net.init_weight"), st.floats(allow_nan=True).map(repr)),
+    st.tuples(st.just("--seed_everything"), st.integers(-(2**40), 2**40).map(str)),
+    st.tuples(st.just("--trainer.precision"), st.sampled_from(["16-true", "64-true", "bf16-mixed", "32", "half"])),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(option_values)
+def test_any_option_value_trains_or_is_refused_in_one_message(tmp_path, monkeypatch, capsys, option):
+    directory = Path(tempfile.mkdtemp(dir=tmp_path))
+    monkeypatch.chdir(directory)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    try:
+        main([*option, "--trainer.max_epochs", "2", "--trainer.enable_progress_bar=false"])
+    except SystemExit as stopped:
+        err = capsys.readouterr().err
+        if stopped.code == 1:  # trained and diverged: said so, and the run directory is whole
+            assert err.strip().splitlines()[-1].startswith("error: training diverged"), err
+            return
+        assert stopped.code == 2, err
+        assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+        assert not (directory / "lightning_logs").exists() or not run_dirs(directory)
+        return
+    [run] = run_dirs(directory)
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+
+
+# --- Signals at seeded random moments, from the run directory's first file to the last epoch.
+
+
+@pytest.mark.parametrize(("seed", "stop"), [(1, signal.SIGTERM), (2, signal.SIGINT), (3, signal.SIGTERM)])
+def test_a_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(seed, stop, tmp_path, monkeypatch):
+    args = ["--config", str(BOOK / "05_split.yaml"), "--trainer.max_epochs", "300"]
+    reference = uninterrupted(args, tmp_path / "reference")
+    (tmp_path / "stopped").mkdir()
+    run = start([*args, "--trainer.enable_progress_bar=false"], tmp_path / "stopped")
+    run_dir = tmp_path / "stopped" / "lightning_logs" / "05_split" / "version_0"
+    wait_for(run_dir / "config.yaml", run)  # the moment the run directory has its first file
+    time.sleep(random.Random(seed).uniform(0, 0.8))  # start-up, the sanity check, the first figures
+    run.send_signal(stop)
+    out, err = run.communicate(timeout=120)
+    if run.returncode == 0:  # finished before the signal: nothing to resume, and nothing was lost
+        assert numbers(json.loads((run_dir / "metrics.json").read_text())) == pytest.approx(numbers(reference))
+        return
+    assert run.returncode == 128 + stop, err
+    assert "Traceback" not in err
+    [command] = [line.split(maxsplit=1)[1].split("   ")[0] for line in out.splitlines() if line.startswith("Resume:")]
+    assert json.loads((run_dir / "metrics.json").read_text())["interrupted"] == stop.name
+    assert numbers(resume(command, tmp_path / "stopped", monkeypatch)) == pytest.approx(numbers(reference), rel=1e-6)
+
+
+def test_a_second_ctrl_c_stops_at_once_with_status_130_and_says_what_is_left(tmp_path):
+    run = start(["--config", str(BOOK / "03_scaled.yaml"), "--trainer.enable_progress_bar=false"], tmp_path)
+    wait_for(tmp_path / "lightning_logs" / "03_scaled" / "version_0" / "config.yaml", run)
+    time.sleep(1.0)
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "Stopped at once" in err, err
+
+
+def test_a_signal_after_the_last_epoch_leaves_the_run_finished():
+    stop = GracefulStop()
+    trainer = SimpleNamespace(is_global_zero=True, log_dir=".", received_sigterm=False, world_size=1)
+    stop.setup(trainer, None, "fit")
+    try:
+        stop.on_train_end(trainer, None)
+        stop.stop(signal.SIGTERM, None)  # a scheduler's SIGTERM while the summary is written
+        assert stop.interrupted is None and stop.signal is None
+    finally:
+        stop.teardown(trainer, None, "fit")
+
+
+# --- The failures that lost data or reported wrong numbers.
+
+
+def test_options_given_with_a_resume_override_the_saved_ones(cli, capsys):
+    first = cli("--config", str(BOOK / "05_split.yaml"), "--trainer.max_epochs", "50")
+    last = first.path / "checkpoints" / "last.ckpt"
+    args = ["fit", "--config", str(first.path / "config.yaml"), "--ckpt_path", str(last), "--trainer.max_epochs", "80"]
+    main([*args, "--model.optimizer.lr", "0.03", "--model.optimizer.momentum", "0.5"])
+    m = first.metrics
+    assert m["hparams"]["optimizer.lr"] == pytest.approx(0.03) and m["hparams"]["optimizer.momentum"] == 0.5
+    state = torch.load(last, weights_only=True)["optimizer_states"][0]["param_groups"][0]
+    assert state["lr"] == pytest.approx(0.03) and state["momentum"] == 0.5  # what the last 30 epochs ran with
+    for change, kept in (("--model.net", "MLP"), ("--model.optimizer", "Adam"), ("--model.normalize", "none")):
+        with pytest.raises(SystemExit) as refused:
+            main([*args, change, kept])
+        assert refused.value.code == 2
+        assert "a resumed run keeps the" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e20])
+def test_the_closed_form_holds_for_readings_far_from_unit_scale(scale, cli, tmp_path):
+    from tests.book import T_C, T_U
+
+    csv = tmp_path / "scaled.csv"
+    csv.write_text(
+        "t_u,t_c\n" + "".join(f"{u * scale!r},{c}\n" for u, c in zip(T_U.tolist(), T_C.tolist(), strict=True))
+    )
+    m = cli("--data.csv_path", str(csv), "--trainer.max_epochs", "60").metrics
+    assert m["closed_form"]["weight"][0] * scale == pytest.approx(0.520504, rel=1e-5)
+    assert m["closed_form"]["train_loss"] == pytest.approx(3.01229, rel=1e-5)
+    assert m["optimum"]["train_loss"] == pytest.approx(3.01229, rel=1e-5)
+    assert m["train_loss"] == pytest.approx(3.01229, rel=1e-4)  # standardised, SGD gets there at any scale
+
+
+def test_a_failed_write_leaves_the_previous_file_whole_and_no_temporary_file(tmp_path, monkeypatch):
+    target = tmp_path / "last.ckpt"
+    atomic.AtomicCheckpointIO().save_checkpoint({"epoch": 1}, target)
+
+    def disk_full(obj, file):
+        file.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        atomic.AtomicCheckpointIO().save_checkpoint({"epoch": 2}, target)
+    monkeypatch.undo()
+    assert torch.load(target, weights_only=True) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+    atomic.create(tmp_path / "new.csv", lambda file: file.write("a\n"))
+    with pytest.raises(FileExistsError):
+        atomic.create(tmp_path / "new.csv", lambda file: file.write("b\n"))
+    assert (tmp_path / "new.csv").read_text() == "a\n" and len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_run_directory_is_held_by_one_process_at_a_time(tmp_path):
+    first = RunLogger(tmp_path, "held")
+    first.log_dir  # noqa: B018 (claims version_0)
+    second = RunLogger(tmp_path, "held", "version_0")
+    with pytest.raises(UsageError, match="in use by another process"):
+        second.claim()
+    first.finalize("success")  # the first run ends
+    second.claim()
+    assert Path(second.log_dir).name == "version_0"
+    second.finalize("success")
