@@ -17,6 +17,7 @@ def test_two_loggers_choosing_at_once_claim_different_versions(tmp_path):
     first, second = RunLogger(tmp_path / "claimed"), RunLogger(tmp_path / "claimed")
     assert (first.version, second.version) == (0, 1)
     assert (tmp_path / "claimed" / "lightning_logs" / "version_1").is_dir()  # save_dir/name/version_N
+    first.finalize("success"), second.finalize("success")  # each held its directory until its run ended
 
 
 def test_eight_runs_started_together_all_complete_in_their_own_directories(tmp_path):
