@@ -413,7 +413,9 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                 "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
                 "log_every_n_steps": 1,
                 "enable_model_summary": False,
-                "callbacks": [LastCheckpoint(), stop, History(), summary, PredictionWriter()],
+                # Each callback costs every hook of every epoch: predictions.csv is written by `predict` alone.
+                "callbacks": [LastCheckpoint(), stop, History(), summary]
+                + ([PredictionWriter()] if command == "predict" else []),
             },
             args=args,
             run_name=run_name(given),

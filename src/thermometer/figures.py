@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from thermometer import atomic
 from thermometer.errors import UsageError
 from thermometer.history import History
-from thermometer.linear import LinearFit, line, trained_parameters
+from thermometer.linear import LinearFit, line, parameter_vector, trained_parameters
 from thermometer.summary import equation
 
 if TYPE_CHECKING:
@@ -241,8 +241,8 @@ class Figures(L.Callback):
 
     @staticmethod
     def parameters(pl_module: Any) -> tuple[float, float]:
-        weight, bias = trained_parameters(pl_module.net)
-        return weight.item(), bias
+        weight, bias = parameter_vector(pl_module.net).tolist()
+        return weight, bias
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         epoch = trainer.current_epoch + 1

@@ -6,7 +6,7 @@ from typing import Any
 
 import lightning as L
 
-from thermometer.linear import LinearFit, linear_fit, trained_parameters
+from thermometer.linear import LinearFit, linear_fit, parameter_vector
 
 LOSSES = ("train/loss", "val/loss")
 PARAMETERS = "weights"
@@ -43,6 +43,7 @@ class History(L.Callback):
             columns = data.input_columns if self.fit.raw_map is not None else [f"{c}n" for c in data.input_columns]
             names = pl_module.net.feature_names(columns)
             self.names = [f"{PARAMETERS}/weight"] if len(names) == 1 else [f"{PARAMETERS}/weight/{n}" for n in names]
+            self.names.append(f"{PARAMETERS}/bias")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         epoch, metrics = trainer.current_epoch + 1, trainer.callback_metrics
@@ -50,9 +51,7 @@ class History(L.Callback):
             if name in metrics:
                 self.losses[name][epoch] = metrics[name].item()
         if self.fit is not None and trainer.loggers:
-            weight, bias = trained_parameters(pl_module.net)
-            weight, bias = self.fit.raw(weight, bias) or (weight, bias)
-            values = dict(zip(self.names, weight.tolist(), strict=True)) | {f"{PARAMETERS}/bias": bias}
+            values = dict(zip(self.names, self.fit.raw_vector(parameter_vector(pl_module.net)).tolist(), strict=True))
             for logger in trainer.loggers:
                 logger.log_metrics(values, step=epoch)
 

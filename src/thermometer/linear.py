@@ -90,10 +90,19 @@ class LinearFit:
         raw = self.raw_map @ torch.cat([weight.double().ravel(), torch.tensor([float(bias)], dtype=torch.float64)])
         return raw[:-1], raw[-1].item()
 
+    def raw_vector(self, parameters: torch.Tensor) -> torch.Tensor:
+        """`parameter_vector` in raw units where the net can say them so, else as it is."""
+        return parameters if self.raw_map is None else self.raw_map @ parameters
+
 
 def trained_parameters(net: nn.Module) -> tuple[torch.Tensor, float]:
     """The weights and bias of a net linear in its parameters, as it trains them (float64)."""
     return net.weight.detach().double().ravel(), net.bias.detach().double().item()
+
+
+def parameter_vector(net: nn.Module) -> torch.Tensor:
+    """`[weight..., bias]` of a net linear in its parameters, in one float64 tensor: cheap enough for every epoch."""
+    return torch.cat([net.weight.detach().ravel(), net.bias.detach().reshape(1)]).double()
 
 
 def linear_fit(net: nn.Module, normalize: nn.Module, t_u: torch.Tensor, t_c: torch.Tensor) -> LinearFit | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard.summary import hparams
 
 from thermometer.errors import UsageError
@@ -86,6 +87,16 @@ class RunLogger(TensorBoardLogger):
                 f"{path.parent} is in use by another process (a run training or being resumed): two at once would "
                 "write the same curves. Wait for it to end."
             ) from None
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """All the numbers of one call in one event, which TensorBoard reads as the same scalars.
+
+        Lightning's logger writes an event per number (`add_scalar`), about 50 µs each: with eight numbers an epoch
+        that is more than the training step of the eleven readings.
+        """
+        values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in metrics.items()]
+        self.experiment._get_file_writer().add_summary(Summary(value=values), step)
 
     @rank_zero_only
     def finalize(self, status: str) -> None:

@@ -11,9 +11,9 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
 from thermometer.errors import UsageError
+from thermometer.metrics import RegressionMetrics
 from thermometer.nets import Line
 
 Normalization = Literal["none", "scale", "standardize"]
@@ -86,11 +86,10 @@ class Thermometer(L.LightningModule):
         self.net = net if net is not None else Line(n_inputs)
         self.normalize = Normalize(n_inputs, normalize, scale)
         self.optimizer = optimizer
-        # The loss is the mean squared error, so torchmetrics' MSE over an epoch is that epoch's loss.
-        metrics = MetricCollection({"loss": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()})
-        self.train_metrics = metrics.clone(prefix="train/")
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
+        # The loss is the mean squared error, so the metrics' MSE over an epoch is that epoch's loss.
+        self.train_metrics = RegressionMetrics("train/")
+        self.val_metrics = RegressionMetrics("val/")
+        self.test_metrics = RegressionMetrics("test/")
 
     def forward(self, t_u: torch.Tensor) -> torch.Tensor:
         t_p = self.net(self.normalize(t_u))
@@ -115,24 +114,21 @@ class Thermometer(L.LightningModule):
         if stage == "fit":
             self.normalize.fit(self.trainer.datamodule.train_inputs)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection) -> torch.Tensor:
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: RegressionMetrics) -> torch.Tensor:
         t_u, t_c = batch
         t_p = self(t_u)
         loss = F.mse_loss(t_p, t_c)
         metrics.update(t_p, t_c)
-        # For the progress bar, early stopping and checkpoints (and a checkpoint's evaluation table); while fitting,
-        # the loggers get the whole epoch's metrics at its end.
-        fitting = self.trainer.state.fn == TrainerFn.FITTING
-        self.log(
-            metrics.prefix + "loss",
-            loss,
-            logger=not fitting,
-            prog_bar=True,
-            on_step=False,
-            on_epoch=True,
-            batch_size=len(t_c),
-            sync_dist=self.trainer.world_size > 1,  # each process sees its share of the rows
-        )
+        if self.trainer.state.fn != TrainerFn.FITTING:  # an evaluation's table on the console is made of these
+            self.log(
+                metrics.prefix + "loss",
+                loss,
+                prog_bar=True,
+                on_step=False,
+                on_epoch=True,
+                batch_size=len(t_c),
+                sync_dist=self.trainer.world_size > 1,  # each process sees its share of the rows
+            )
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -148,8 +144,12 @@ class Thermometer(L.LightningModule):
         t_u = batch[0]
         return self(t_u)
 
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch(self.train_metrics)
+    def on_train_batch_end(
+        self, outputs: torch.Tensor, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> None:
+        # At the epoch's last batch, before the validation and the callbacks that read the epoch's training loss.
+        if self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            self._log_epoch(self.train_metrics)
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch(self.val_metrics)
@@ -157,18 +157,23 @@ class Thermometer(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch(self.test_metrics)
 
-    def _log_epoch(self, metrics: MetricCollection) -> None:
+    def _log_epoch(self, metrics: RegressionMetrics) -> None:
         """Log the epoch's metrics; while fitting, TensorBoard's step is the epoch, counted from 1 as the book does.
 
-        While fitting they go straight to the loggers: `self.log` costs about half a millisecond a name, more than
-        a training step here. An evaluation logs them the usual way, into Lightning's results table too.
+        While fitting they go straight to the loggers, and the loss straight to where early stopping, the
+        checkpoints and the progress bar read it, as `self.log` would put it at the epoch's end: `self.log` costs
+        about half a millisecond a call, more than a training step here. torchmetrics has already reduced them
+        over the processes. An evaluation logs them the usual way, into Lightning's results table too.
         """
-        if self.trainer.sanity_checking or not any(metric.update_count for metric in metrics.values()):
+        if self.trainer.sanity_checking or not metrics.update_count:
             metrics.reset()
             return
         values = {name: value.item() for name, value in metrics.compute().items()}
         metrics.reset()
         if self.trainer.state.fn == TrainerFn.FITTING:
+            loss = metrics.prefix + "loss"
+            self.trainer.callback_metrics[loss] = torch.tensor(values[loss])
+            self.trainer.progress_bar_metrics[loss] = values[loss]
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.current_epoch + 1)
         else:  # the loss was logged by the step; the evaluation's table on the console is printed from these

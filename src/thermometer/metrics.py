@@ -1,0 +1,46 @@
+"""The epoch's regression metrics, MSE (the loss), MAE and R², as one torchmetrics `Metric` of five running sums."""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+
+SUMS = ("squared_error", "absolute_error", "target", "squared_target", "count")
+
+
+class RegressionMetrics(Metric):
+    """`loss` (the mean squared error), `mae` and `r2` of all rows seen since the last reset, under one prefix.
+
+    torchmetrics' `MeanSquaredError`, `MeanAbsoluteError` and `R2Score` keep overlapping sums in three objects;
+    on eleven readings their updates, computes and resets cost more each epoch than the training step. These are
+    the same sums (float64, reduced across processes by torchmetrics), updated, computed and reset once.
+
+    Args:
+        prefix: put before each name, e.g. `train/`.
+
+    """
+
+    full_state_update = False
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+        for name in SUMS:
+            self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, t_p: torch.Tensor, t_c: torch.Tensor) -> None:
+        # Errors in the predictions' own dtype, as the loss sees them (the book's float32 loss overflows to inf at
+        # epoch 11 of 01_diverge), summed in float64.
+        error, target = t_p - t_c, t_c.double()
+        self.squared_error += error.square().sum(dtype=torch.float64)
+        self.absolute_error += error.abs().sum(dtype=torch.float64)
+        self.target += target.sum()
+        self.squared_target += target.square().sum()
+        self.count += len(t_c)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        mse = self.squared_error / self.count
+        variance = self.squared_target / self.count - (self.target / self.count) ** 2
+        names = ("loss", "mae", "r2")
+        values = (mse, self.absolute_error / self.count, 1 - mse / variance)
+        return {self.prefix + name: value for name, value in zip(names, values, strict=True)}
