@@ -179,3 +179,23 @@ def test_least_squares_of_millions_of_rows_by_chunks_equals_one_solve(monkeypatc
         chunked = least_squares(features, readings, t_c)
         monkeypatch.undo()
         assert torch.allclose(chunked[0], whole[0], rtol=1e-9) and chunked[1] == pytest.approx(whole[1], rel=1e-9)
+
+
+class Unnamed(nn.Module):
+    """Linear in its parameters, with `features` but no `feature_names`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(2)), nn.Parameter(torch.zeros(()))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, x**2], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x) @ self.weight + self.bias
+
+
+def test_feature_names_are_optional():
+    fit = linear_fit(Unnamed(), Normalize(1), t_u, T_C)
+    assert fit.names(["t_u"]) == ["feature_1", "feature_2"]
+    assert fit.optimum[0].numel() == 2 and fit.raw_map is not None

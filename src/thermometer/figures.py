@@ -312,7 +312,7 @@ class Figures(L.Callback):
         linear, data = history.linear(trainer, pl_module), trainer.datamodule
         raw = linear.raw(*trained_parameters(pl_module.net)) if linear is not None else None
         if raw is not None:
-            names = pl_module.net.feature_names(data.input_columns)
+            names = linear.names(data.input_columns)
             learned = equation(raw[0].tolist(), raw[1], names, data.target_column)
             if len(learned) <= 60:
                 return learned
@@ -323,7 +323,7 @@ class Figures(L.Callback):
         data = trainer.datamodule
         weight, bias = self.linear.optimum  # in the coordinates the net trains in
         normalized = pl_module.normalize.how != "none"
-        [name] = pl_module.net.feature_names([f"{c}n" if normalized else c for c in data.input_columns])
+        [name] = self.linear.names([f"{c}n" if normalized else c for c in data.input_columns])
         optimizer = trainer.optimizers[0]
         how = f"{type(optimizer).__name__} lr {optimizer.param_groups[0]['lr']:g}"
         described = pl_module.normalize.describe(data.input_columns)

@@ -41,7 +41,7 @@ class History(L.Callback):
         data = trainer.datamodule
         if self.linear(trainer, pl_module) is not None:
             columns = data.input_columns if self.fit.raw_map is not None else [f"{c}n" for c in data.input_columns]
-            names = pl_module.net.feature_names(columns)
+            names = self.fit.names(columns)
             self.names = [f"{PARAMETERS}/weight"] if len(names) == 1 else [f"{PARAMETERS}/weight/{n}" for n in names]
             self.names.append(f"{PARAMETERS}/bias")
 

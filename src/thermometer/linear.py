@@ -79,6 +79,12 @@ class LinearFit:
     optimum: tuple[torch.Tensor, float] | None = None
     """The closed-form optimum of the net's own family on the training rows, in the units it trains in."""
 
+    def names(self, columns: list[str]) -> list[str]:
+        """The name of each feature, by the net's `feature_names` if it has one, else `feature_1`, `feature_2`, ..."""
+        if callable(getattr(self.net, "feature_names", None)):
+            return self.net.feature_names(columns)
+        return [f"feature_{k}" for k in range(1, self.optimum[0].numel() + 1)]
+
     def features(self, t_u: torch.Tensor) -> torch.Tensor:
         """The columns the weights multiply, as the net sees the readings (normalised)."""
         return self.net.features(self.normalize(t_u.double()))

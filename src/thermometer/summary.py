@@ -73,8 +73,8 @@ def linear_summary(fit: LinearFit, pl_module: Any, data: Any, rows: dict[str, tu
     net, target = pl_module.net, data.target_column
     weight, bias = trained_parameters(net)
     normalized = pl_module.normalize.how != "none"
-    trained_names = net.feature_names([f"{c}n" if normalized else c for c in data.input_columns])
-    raw_names = net.feature_names(data.input_columns)
+    trained_names = fit.names([f"{c}n" if normalized else c for c in data.input_columns])
+    raw_names = fit.names(data.input_columns)
     best_weight, best_bias = fit.optimum
     raw, raw_best = fit.raw(weight, bias), fit.raw(best_weight, best_bias)
     predict = lambda w, b: lambda t_u: fit.features(t_u) @ w + b  # noqa: E731
