@@ -142,6 +142,11 @@ def test_overrides_change_what_is_learned(cli):
     assert exit_.value.code == 2
 
 
+def test_another_optimizer_without_an_lr_takes_its_own_default(cli):
+    m = cli("--model.optimizer", "Adam", "--trainer.max_epochs", "2").metrics  # not the 0.2 set for SGD
+    assert m["hparams"]["optimizer"] == "Adam" and m["hparams"]["optimizer.lr"] == pytest.approx(0.001)
+
+
 def test_own_csv_with_two_inputs_matches_lstsq(cli, tmp_path):
     generator = torch.Generator().manual_seed(0)
     a, b = torch.rand(2, 200, generator=generator, dtype=torch.float64) * 100

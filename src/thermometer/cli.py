@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import itertools
+import json
 import logging
 import os
 import re
@@ -109,6 +110,7 @@ class ThermometerCLI(LightningCLI):
         # any trainer or run directory exists.
         subcommand = self.config.subcommand
         config = self.config[subcommand]
+        own_default_lr(config.model.optimizer, given_model_keys(self.given_args, config.get("config") or []))
         options.check(config, subcommand)
         if subcommand != "fit" and not config.get("ckpt_path"):
             raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
@@ -177,6 +179,16 @@ class ThermometerCLI(LightningCLI):
                 kwargs["logger"] = RunLogger(run_dir.parent.parent, run_dir.parent.name, run_dir.name, False)
                 kwargs["logger"].claim()
         return super().instantiate_trainer(**kwargs)
+
+
+def own_default_lr(optimizer: Any, given: list[str]) -> None:
+    """`--model.optimizer Adam` without an lr takes Adam's own default, not the 0.2 set for the default SGD."""
+    if "optimizer.class_path" not in given or "optimizer.init_args.lr" in given or not isinstance(optimizer, Namespace):
+        return
+    module, _, name = optimizer.class_path.rpartition(".")
+    default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
+    if default is not None and isinstance(default.default, int | float) and optimizer.get("init_args"):
+        optimizer.init_args.lr = default.default
 
 
 def check_optimizer(optimizer: Any, config: Any) -> None:
@@ -341,11 +353,22 @@ def check_config_files(args: list[str]) -> None:
         if not Path(path).is_file():
             raise UsageError(f"--config {path}: no such file. Give a YAML file, e.g. configs/book/03_scaled.yaml.")
         try:
-            yaml.safe_load(Path(path).read_text())
+            options = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise UsageError(f"--config {path}: not UTF-8 text; save it as UTF-8.") from None
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             raise UsageError(f"--config {path}: not valid YAML ({where}{getattr(error, 'problem', error)}).") from None
+        if not isinstance(options, dict):
+            what = "empty" if options is None else f"a YAML {type(options).__name__}"
+            raise UsageError(
+                f"--config {path}: {what}; a config maps options to values, e.g. 'trainer: {{max_epochs: 100}}'."
+            )
+        try:
+            json.dumps(options)
+        except ValueError:  # a recursive anchor: a structure that contains itself
+            raise UsageError(f"--config {path}: an anchor refers to itself; a config cannot contain itself.") from None
 
 
 def with_subcommand(args: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -99,8 +100,13 @@ def read_readings(
     path = Path(csv_path)
     if path.is_dir():
         raise UsageError(f"{path} is a directory. Give a CSV file with {option}.")
+    try:
+        path.stat()
+    except OSError as error:  # no such file, a symlink loop, a path component too long, ...
+        reason = "no such file" if error.errno == errno.ENOENT else error.strerror.lower()
+        raise UsageError(f"{path}: {reason}. Give an existing CSV with {option}.") from None
     if not path.is_file():
-        raise UsageError(f"{path}: no such file. Give an existing CSV with {option}.")
+        raise UsageError(f"{path}: not a regular file (a device or a pipe); give a CSV file with {option}.")
     columns = [*input_columns, *([target_column] if target_column else [])]
     try:
         header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()  # as written: no renaming
@@ -109,6 +115,11 @@ def read_readings(
             names = ", ".join(map(repr, duplicated))
             raise UsageError(f"{path}: the header names {names} more than once; rename them.")
         missing = [c for c in columns if c not in header]
+        if missing and str(header[0]).startswith("#"):
+            raise UsageError(
+                f"{path}: the first line is a comment ({str(header[0])[:40]!r}); the first line must be the header "
+                f"naming the columns, e.g. {','.join(columns)}. Remove the comment lines above it."
+            )
         if missing:
             separator = next((sep for sep in ";\t| " if len(header) == 1 and sep in str(header[0])), None)
             fix = (
