@@ -1,6 +1,12 @@
 """Train the thermometer: `python scripts/train.py [fit|validate|test|predict] [--options]`."""
 
-from thermometer.cli import main
+import signal
+import sys
 
 if __name__ == "__main__":
+    try:
+        from thermometer.cli import main  # seconds of imports: Lightning, torch
+    except KeyboardInterrupt:  # Ctrl-C before anything ran
+        print("\nInterrupted before training began; nothing was written.", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     main()

@@ -38,6 +38,7 @@ FILES = {
     "itself.yaml": "a: &x [*x]\n",
     "latin1.yaml": b"trainer:\n  max_epochs: 3\n# \xff\n",
     "comment_first.csv": "# my readings\nt_u,t_c\n1,2\n3,4\n",
+    "trailing_commas.csv": "t_u,t_c\n1,2,\n3,4,\n5,6,\n",
     "bad_value.yaml": "model:\n  net:\n    class_path: Polynomial\n    init_args:\n      degree: two\n",
     "garbage.ckpt": b"not a checkpoint at all",
 }
@@ -136,6 +137,8 @@ CASES = {
     "config contains itself": (["--config", "itself.yaml"], "--config itself.yaml: an anchor refers to itself"),
     "config not utf-8": (["--config", "latin1.yaml"], "--config latin1.yaml: not UTF-8 text"),
     "csv comment first": (["--data.csv_path", "comment_first.csv"], "the first line is a comment ('# my readings')"),
+    "csv trailing commas": (["--data.csv_path", "trailing_commas.csv"], "line 2 ends with a comma, one field more"),
+    "net misspelled": (["--model.net", "Mlp"], "--model.net Mlp: expected a class name such as Line, Polynomial, MLP"),
     "csv a device": (["--data.csv_path", "/dev/null"], "/dev/null: not a regular file (a device or a pipe)"),
     "config bad value": (["--config", "bad_value.yaml"], "--model.net.degree two: expected a whole number."),
     "unknown option": (["--model.optimiser", "Adam"], "unrecognized arguments: --model.optimiser Adam"),

@@ -15,22 +15,32 @@ def curve(values: list[float]) -> dict[int, float]:
 def test_overfitting_is_validation_rising_after_the_training_rows_were_fitted():
     train = curve([10, 5, 2.0, 1.9, 1.8, 1.7])
     val = curve([12, 6, 3.0, 3.2, 3.5, 3.9])
-    assert diagnosis.overfitting(train, val) == {"since_epoch": 3, "val/loss": [3.0, 3.9], "train/loss": [2.0, 1.7]}
+    line = 2.5  # the best straight line's training loss: the model fits the training rows better
+    assert diagnosis.overfitting(train, val, line) == {
+        "since_epoch": 3,
+        "val/loss": [3.0, 3.9],
+        "train/loss": [2.0, 1.7],
+    }
     # The same rise, while the training loss was still far from fitted: a model passing near the two validation
     # readings on its way to the optimum, not one learning the noise.
-    assert diagnosis.overfitting(curve([160, 40, 10, 5, 3, 2]), curve([2.1, 3, 5, 7, 9, 10])) is None
-    assert diagnosis.overfitting(train, curve([12, 6, 3.0, 3.1, 3.2, 3.25])) is None  # within 10 % of the minimum
-    assert diagnosis.overfitting(train, {}) is None
+    assert diagnosis.overfitting(curve([160, 40, 10, 5, 3, 2]), curve([2.1, 3, 5, 7, 9, 10]), line) is None
+    assert diagnosis.overfitting(train, curve([12, 6, 3.0, 3.1, 3.2, 3.25]), line) is None  # within 10 % of its min
+    assert diagnosis.overfitting(train, {}, line) is None
+    # Validation rising while training falls, but the model fits worse than a line: it is failing, not overfitting.
+    assert diagnosis.overfitting(curve([90, 89, 88, 87, 86, 85]), curve([1.6, 5, 20, 60, 100, 126]), 3.0) is None
 
 
 def test_not_converged_against_the_closed_form_or_the_trend():
-    assert diagnosis.not_converged(curve([40, 35, 31.5]), 31.5, 3.01) == "train loss 31.5 is 10.5x the optimum's 3.01"
-    assert diagnosis.not_converged(curve([4, 3.02]), 3.0125, 3.01229) is None  # within 1 %
+    said = diagnosis.not_converged(curve([40, 35, 31.5]), 31.5, 3.01, 3.01)
+    assert said == "train loss 31.5 is 10.5x the optimum's 3.01"
+    assert diagnosis.not_converged(curve([4, 3.02]), 3.0125, 3.01229, 3.01229) is None  # within 1 %
     falling = curve([100 - k for k in range(50)])  # no optimum known: still falling 1 % or more
-    said = diagnosis.not_converged(falling, falling[50], None)
+    said = diagnosis.not_converged(falling, 1.0, None, 3.0)
     assert said == "train/loss still fell 16 % over the last 10 epochs, to 51"
     flat = curve([100, 50, *[2.0] * 48])
-    assert diagnosis.not_converged(flat, 2.0, None) is None
+    assert diagnosis.not_converged(flat, 2.0, None, 3.0) is None
+    said = diagnosis.not_converged(flat, 6.97, None, 3.01)  # a net that has not learned what a line can
+    assert said == "train loss 6.97 is above the best straight line's 3.01"
 
 
 def test_divergence_names_the_first_loss_that_blew_up_and_the_last_finite_one():

@@ -287,7 +287,7 @@ def use_training_data(data: Any, checkpoint: dict[str, Any], subcommand: str) ->
 
 
 # Lightning's info lines a user cannot act on: tips, the seed (it is in config.yaml), absent accelerators, why
-# fit stopped (the summary says it, with the reason), and restoring ("Loaded model weights from ..." stays).
+# fit stopped (the summary says it, with the reason), and which checkpoint was restored (the command says it).
 UNACTIONABLE = (
     "💡 Tip:",
     "Seed set to",
@@ -295,6 +295,8 @@ UNACTIONABLE = (
     "TPU available: False",
     "`Trainer.fit` stopped:",
     "Restoring states from the checkpoint path",
+    "Restored all states from the checkpoint",  # the Resume command said which
+    "Loaded model weights from the checkpoint",  # --ckpt_path said which
     "Initializing distributed:",  # one per process; Lightning's banner then says how many started
 )
 

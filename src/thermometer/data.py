@@ -115,6 +115,15 @@ def read_readings(
             names = ", ".join(map(repr, duplicated))
             raise UsageError(f"{path}: the header names {names} more than once; rename them.")
         missing = [c for c in columns if c not in header]
+        try:
+            first = pd.read_csv(path, header=None, skiprows=1, nrows=1, dtype=str, skip_blank_lines=False)
+        except pd.errors.EmptyDataError:  # a header and no rows: said below
+            first = pd.DataFrame()
+        if len(first.columns) == len(header) + 1 and first.iloc[0].isna().iloc[-1]:
+            raise UsageError(
+                f"{path}: line 2 ends with a comma, one field more than the header: remove the trailing commas "
+                "(or end the header line with one too)."
+            )
         if missing and str(header[0]).startswith("#"):
             raise UsageError(
                 f"{path}: the first line is a comment ({str(header[0])[:40]!r}); the first line must be the header "

@@ -40,13 +40,14 @@ def divergence(curves: dict[str, Curve]) -> str | None:
     return None
 
 
-def overfitting(train: Curve, val: Curve) -> dict[str, Any] | None:
+def overfitting(train: Curve, val: Curve, baseline: float) -> dict[str, Any] | None:
     """Figure 5.14 B in numbers, or None: validation 10 % above its minimum while training kept falling below it.
 
-    Only once the model had fitted the training rows: a line still on its way to the optimum can pass close to
-    two validation readings by chance early on, and then move away from them as it learns.
+    Only once the model had fitted the training rows, better than `baseline` (the best straight line's training
+    loss): a model still on its way can pass close to two validation readings by chance early on, and then move
+    away from them as it learns.
     """
-    if not val or not train:
+    if not val or not train or not train[max(train)] < baseline:
         return None
     best = min(val, key=val.get)
     last = max(val)
@@ -60,17 +61,20 @@ def overfitting(train: Curve, val: Curve) -> dict[str, Any] | None:
     return None
 
 
-def not_converged(train: Curve, train_loss: float, optimum_loss: float | None) -> str | None:
+def not_converged(train: Curve, train_loss: float, optimum_loss: float | None, baseline: float) -> str | None:
     """How far a run that ended normally was from done, or None if it was done.
 
     With a closed-form optimum (a net linear in its parameters), its training loss against the optimum's;
-    otherwise, how much the training loss still fell over the last tenth of the run.
+    otherwise against `baseline`, the best straight line's (a net that cannot beat a line has not learned), and how
+    much the training loss still fell over the last tenth of the run.
     """
     if optimum_loss is not None:
         if train_loss > (1 + CONVERGED_GAP) * optimum_loss + 1e-12:
             times = train_loss / optimum_loss if optimum_loss > 0 else math.inf
             return f"train loss {train_loss:.4g} is {times:.3g}x the optimum's {optimum_loss:.4g}"
         return None
+    if train_loss > (1 + CONVERGED_GAP) * baseline:
+        return f"train loss {train_loss:.4g} is above the best straight line's {baseline:.4g}"
     if len(train) < 2:
         return None
     last = max(train)

@@ -54,7 +54,8 @@ def plain(message: str) -> str:
     if rejected := re.search(r"Option '(\w+)' is not accepted", message):
         class_path = re.search(r"class_path='([\w.]+)'", message) or re.search(r"class_path '([\w.]+)'", message)
         owner = class_path.group(1) if class_path else "this class"
-        return f"{option}.{rejected.group(1)}: {owner} has no such option; see its options with --help."
+        see = f"{option}.help {owner.rsplit('.', 1)[-1]}" if class_path else "--help"
+        return f"{option}.{rejected.group(1)}: {owner} has no such option; see its options with {see}."
     problem = re.search(r"Problem with given class_path '([\w.]+)':\s*(.*)$", message, re.DOTALL)
     if problem and "Parser key" not in problem[2]:  # the class itself, not one of its arguments
         return f"{option} {problem[1]}: {class_problem(problem[2].strip().splitlines()[-1].strip())}"
@@ -63,7 +64,11 @@ def plain(message: str) -> str:
     subtypes = re.search(r"Subtypes: (\[.*\])$", message, re.MULTILINE)
     words = expected_words(subtypes.group(1) if subtypes else " ".join(re.findall(r"Expected a (.*)", message)))
     if not words and "dot import path" in message:
-        example = "Adam or torch.optim.Adam" if "optimizer" in option else "torch.nn.ReLU"
+        examples = {
+            "--model.optimizer": "Adam or torch.optim.Adam",
+            "--model.net": "Line, Polynomial, MLP or my_module.MyNet",
+        }
+        example = examples.get(option, "torch.nn.ReLU")
         words = [f"a class name such as {example}"]
     shown = f"{option} {value}" if value is not None else option
     return f"{shown}: expected {' or '.join(words)}." if words else f"{shown}: {message.splitlines()[-1].strip()}"

@@ -118,11 +118,12 @@ def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
     lr = optimizer.param_groups[0]["lr"]
 
     diverged = diagnosis.divergence(history.losses)
-    overfitting = diagnosis.overfitting(history.train, history.val) if not diverged else None
+    baseline = mean_squared_error(line(line_weight, line_bias), *rows["train"])
+    overfitting = diagnosis.overfitting(history.train, history.val, baseline) if not diverged else None
     not_converged = None
     if not (diverged or signal or overfitting):
         optimum_loss = linear["optimum"]["train_loss"] if linear else None
-        not_converged = diagnosis.not_converged(history.train, losses["train_loss"], optimum_loss)
+        not_converged = diagnosis.not_converged(history.train, losses["train_loss"], optimum_loss, baseline)
     stopped = f"diverged: {diverged.split(' (')[0]}" if diverged else stop_reason(trainer, stopping)
     if signal and not diverged:
         stopped = f"interrupted by {signal.name}"
