@@ -181,12 +181,17 @@ class ThermometerCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+def imported(class_path: str) -> Any:
+    """The class at a dotted path, `torch.optim.Adam`, as jsonargparse has already checked it can be imported."""
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 def own_default_lr(optimizer: Any, given: list[str]) -> None:
     """`--model.optimizer Adam` without an lr takes Adam's own default, not the 0.2 set for the default SGD."""
     if "optimizer.class_path" not in given or "optimizer.init_args.lr" in given or not isinstance(optimizer, Namespace):
         return
-    module, _, name = optimizer.class_path.rpartition(".")
-    default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
+    default = inspect.signature(imported(optimizer.class_path)).parameters.get("lr")
     if default is not None and isinstance(default.default, int | float) and optimizer.get("init_args"):
         optimizer.init_args.lr = default.default
 
@@ -241,9 +246,7 @@ def tell_the_net(net: Any, n_inputs: int) -> None:
     """Fill in the number of input columns for a net whose class takes `n_inputs`, so that no one repeats it."""
     if not isinstance(net, Namespace) or "class_path" not in net:
         return
-    module, _, name = net.class_path.rpartition(".")
-    net_class = getattr(importlib.import_module(module), name)
-    if "n_inputs" in inspect.signature(net_class).parameters:
+    if "n_inputs" in inspect.signature(imported(net.class_path)).parameters:
         if net.get("init_args") is None:
             net.init_args = Namespace()
         net.init_args.n_inputs = n_inputs

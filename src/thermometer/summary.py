@@ -77,7 +77,10 @@ def linear_summary(fit: LinearFit, pl_module: Any, data: Any, rows: dict[str, tu
     raw_names = fit.names(data.input_columns)
     best_weight, best_bias = fit.optimum
     raw, raw_best = fit.raw(weight, bias), fit.raw(best_weight, best_bias)
-    predict = lambda w, b: lambda t_u: fit.features(t_u) @ w + b  # noqa: E731
+
+    def predict(weight: torch.Tensor, bias: float) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda t_u: fit.features(t_u) @ weight + bias
+
     return {
         "equation": equation(raw[0].tolist(), raw[1], raw_names, target) if raw else None,
         "features": raw_names if raw else None,
