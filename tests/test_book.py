@@ -50,7 +50,9 @@ def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):
     assert diagnosis.startswith("error: training diverged: train/loss became inf at epoch 11 (last finite 9.09"), (
         diagnosis
     )
-    for remedy in ("--model.optimizer.lr 0.0001", "--model.normalize standardize", "--model.optimizer Adam"):
+    assert "(valley 33599× steeper one way than the other): lower the learning rate below its limit" in diagnosis
+    assert "2/λ_max = 0.0003399 (--model.optimizer.lr 0.0003)" in diagnosis  # reference.md: 3.3994e-4
+    for remedy in ("--model.normalize standardize", "--model.optimizer Adam"):
         assert remedy in diagnosis
     run = tmp_path / "lightning_logs" / "01_diverge" / "version_0"
     assert "Run:          lightning_logs/01_diverge/version_0" in done.stdout
@@ -178,8 +180,9 @@ def test_a_default_run_with_a_learning_rate_that_blows_up_is_diagnosed(cli, caps
     assert m["stop_reason"].startswith("diverged: train/loss rose from ")
     diagnosis = capsys.readouterr().err.strip().splitlines()[-1]
     assert diagnosis.startswith("error: training diverged: train/loss rose from")
-    remedies = "lower the learning rate (--model.optimizer.lr 0.05) or use Adam (--model.optimizer Adam"
-    assert diagnosis.endswith(f"{remedies} --model.optimizer.lr 0.1).")  # already standardized: no such advice
+    # Standardised readings make a round bowl: the limit 2/λ_max is 1, and the fastest step 2/(λ_max + λ_min) 0.5.
+    remedies = "lower the learning rate below its limit 2/λ_max = 1 (--model.optimizer.lr 0.5) or use Adam"
+    assert diagnosis.endswith(f"{remedies} (--model.optimizer Adam --model.optimizer.lr 0.1).")  # standardized already
 
 
 def figure_5_14_commands() -> dict[str, list[str]]:

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from thermometer.diagnosis import valley
+
 RUN_FILES = ("metrics.json", "fit.png", "loss_landscape.png", "checkpoints/", "config.yaml")  # listed if written
 
 
@@ -48,6 +50,11 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(
             f"Overfitting:  since epoch {overfit['since_epoch']} val/loss rose from {val_best:.4g} to {val_end:.4g}"
             f" while train/loss fell from {train_best:.4g} to {train_end:.4g} (Figure 5.14 B)"
+        )
+    if summary["stable_lr"] is not None:
+        lines.append(
+            f"Learning rate: {summary['optimizer']} lr {summary['lr']:g}; stable below {summary['stable_lr']:.4g}"
+            f" (2/λ_max), {valley(summary['condition_number'])}"
         )
     if summary["not_converged"]:
         lines.append(f"Not converged: {summary['not_converged']}")

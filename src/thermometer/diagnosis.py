@@ -86,15 +86,38 @@ def not_converged(train: Curve, train_loss: float, optimum_loss: float | None, b
     return None
 
 
-def cure(optimizer: str, lr: float, normalize: str) -> str:
-    """What to change when the loss blows up: the chapter's three cures, minus those already taken."""
-    cures = [f"lower the learning rate (--model.optimizer.lr {lr / 100:g})"]
+def valley(condition_number: float) -> str:
+    """How the loss's bowl looks to gradient descent: `valley 33599× steeper one way than the other`."""
+    if condition_number < 2:
+        return "a round bowl, as steep every way"
+    return f"valley {condition_number:.5g}× steeper one way than the other"
+
+
+def cure(
+    optimizer: str,
+    lr: float,
+    normalize: str,
+    stable_lr: float | None = None,
+    condition_number: float | None = None,
+    suggested_lr: float | None = None,
+) -> str:
+    """What to change when the loss blows up: the chapter's three cures, minus those already taken.
+
+    Where the learning rate's limit is known (`stable_lr`, 2/λ_max), the first cure is a rate below it.
+    """
+    if stable_lr is not None and lr >= stable_lr:
+        cures = [
+            f"lower the learning rate below its limit 2/λ_max = {stable_lr:.4g} (--model.optimizer.lr {suggested_lr:g})"
+        ]
+    else:
+        cures = [f"lower the learning rate (--model.optimizer.lr {lr / 100:g})"]
     if normalize == "none":
         cures.append("normalise the input (--model.normalize standardize)")
     if optimizer != "Adam":
         cures.append("use Adam (--model.optimizer Adam --model.optimizer.lr 0.1)")
     listed = ", ".join(cures[:-1]) + (" or " if len(cures) > 1 else "") + cures[-1]
-    return f"The steps of {optimizer} with lr {lr:g} overshoot the minimum: {listed}."
+    why = f" ({valley(condition_number)})" if condition_number is not None else ""
+    return f"The steps of {optimizer} with lr {lr:g} overshoot the minimum{why}: {listed}."
 
 
 def more_training(stopped: str, patience: int, max_epochs: int, optimizer: str, lr: float, normalize: str) -> str:

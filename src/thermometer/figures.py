@@ -18,9 +18,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from thermometer import atomic
+from thermometer.diagnosis import valley
 from thermometer.errors import UsageError
 from thermometer.history import History
-from thermometer.linear import LinearFit, line, parameter_vector, trained_parameters
+from thermometer.linear import LinearFit, learning_rate_limit, line, parameter_vector, trained_parameters
 from thermometer.summary import equation
 
 if TYPE_CHECKING:
@@ -328,11 +329,13 @@ class Figures(L.Callback):
         how = f"{type(optimizer).__name__} lr {optimizer.param_groups[0]['lr']:g}"
         described = pl_module.normalize.describe(data.input_columns)
         units = f", {described[0]}" if described else ""
+        condition = learning_rate_limit(self.linear.curvature)[1]  # λ_max / λ_min
         return loss_landscape(
             self.linear.features(data.train_inputs)[:, 0].numpy(),
             data.train_targets.numpy(),
             self.path,
             (weight.item(), bias),
             name,
-            f"Training loss of {data.target_column} = w * {name} + b{units}\nand the path of {how}",
+            f"Training loss of {data.target_column} = w * {name} + b{units}\nand the path of {how}\n"
+            f"{valley(condition)} (λ_max/λ_min)",
         )

@@ -7,6 +7,7 @@ here is derived from the net's one capability, `features`; `linear_fit` is the o
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,6 +79,8 @@ class LinearFit:
     """`[w_raw, b_raw] = raw_map @ [w, b]`: the same predictions from the features of raw readings, if they can."""
     optimum: tuple[torch.Tensor, float] | None = None
     """The closed-form optimum of the net's own family on the training rows, in the units it trains in."""
+    curvature: tuple[float, float] | None = None
+    """`(λ_max, λ_min)` of the training loss's Hessian in the coordinates the net trains in (see `curvature`)."""
 
     def names(self, columns: list[str]) -> list[str]:
         """The name of each feature, by the net's `feature_names` if it has one, else `feature_1`, `feature_2`, ..."""
@@ -121,7 +124,44 @@ def linear_fit(net: nn.Module, normalize: nn.Module, t_u: torch.Tensor, t_c: tor
     fit = LinearFit(copy.deepcopy(net).double(), copy.deepcopy(normalize).double())
     fit.raw_map = raw_map(fit, t_u)
     fit.optimum = least_squares(fit.features, t_u, t_c)
+    fit.curvature = curvature(fit.features, t_u)
     return fit
+
+
+def curvature(features: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> tuple[float, float]:
+    """The largest and smallest eigenvalues of the MSE's Hessian `H = (2/N) XᵀX`, `X = [features(inputs), 1]`.
+
+    For a net linear in its parameters the loss is a quadratic bowl whose Hessian is this constant matrix. Gradient
+    descent with step `lr` shrinks the error along each eigenvector by `1 - lr·λ` a step, so it converges only for
+    `lr < 2 / λ_max`, and `λ_max / λ_min` says how much steeper the valley is one way than the other.
+    """
+    gram = None
+    for start in range(0, len(inputs), CHUNK_ROWS):
+        columns = features(inputs[start : start + CHUNK_ROWS].double())
+        design = torch.cat([columns, torch.ones(len(columns), 1, dtype=torch.float64)], dim=1)
+        gram = design.T @ design if gram is None else gram + design.T @ design
+    eigenvalues = torch.linalg.eigvalsh(2 * gram / len(inputs))
+    return eigenvalues[-1].item(), eigenvalues[0].item()
+
+
+def learning_rate_limit(curvature: tuple[float, float], weight_decay: float = 0.0) -> tuple[float, float]:
+    """`(2 / λ_max, λ_max / λ_min)` for full-batch gradient descent, whose weight decay adds to every eigenvalue.
+
+    The condition number is infinite when the smallest eigenvalue is lost in float64's rounding of the largest.
+    """
+    largest, smallest = (value + weight_decay for value in curvature)
+    flat = smallest <= 1e-13 * largest
+    return 2 / largest, math.inf if flat else largest / smallest
+
+
+def suggested_learning_rate(curvature: tuple[float, float], weight_decay: float = 0.0) -> float:
+    """The fastest step for a quadratic bowl, `2 / (λ_max + λ_min)`, rounded down to one significant digit."""
+    largest, smallest = (value + weight_decay for value in curvature)
+    best = 2 / (largest + smallest)
+    exponent = math.floor(math.log10(best))
+    # Standardised readings give 0.4999999 for the round bowl's 0.5: within float32's rounding, take the 0.5.
+    rounded = float(f"{math.floor(best / 10**exponent * (1 + 1e-6))}e{exponent}")
+    return rounded if rounded < 2 / largest else float(f"{math.floor(best / 10**exponent)}e{exponent}")
 
 
 def raw_map(fit: LinearFit, t_u: torch.Tensor) -> torch.Tensor | None:

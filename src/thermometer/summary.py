@@ -24,7 +24,14 @@ from thermometer import atomic, diagnosis
 from thermometer.checkpoints import GracefulStop
 from thermometer.console import print_summary
 from thermometer.history import History
-from thermometer.linear import LinearFit, line, mean_squared_error, trained_parameters
+from thermometer.linear import (
+    LinearFit,
+    learning_rate_limit,
+    line,
+    mean_squared_error,
+    suggested_learning_rate,
+    trained_parameters,
+)
 from thermometer.logger import choices
 
 
@@ -104,6 +111,25 @@ def linear_summary(fit: LinearFit, pl_module: Any, data: Any, rows: dict[str, tu
     }
 
 
+def step_size_limit(fit: LinearFit | None, optimizer: torch.optim.Optimizer, full_batch: bool) -> dict[str, float]:
+    """The largest stable learning rate, `2/λ_max`, and the valley's condition number, where theory gives them exactly.
+
+    Only for plain gradient descent (SGD without momentum, one batch an epoch) on a net linear in its parameters:
+    for momentum, Adam, mini-batches or other nets the bound is different or unknown, and nothing is said.
+    """
+    groups = optimizer.param_groups
+    plain = type(optimizer) is torch.optim.SGD and all(
+        not g["momentum"] and not g["nesterov"] and not g["maximize"] for g in groups
+    )
+    decays = {g["weight_decay"] for g in groups}
+    if fit is None or fit.curvature is None or not plain or not full_batch or len(decays) != 1:
+        return {"stable_lr": None, "condition_number": None, "suggested_lr": None}
+    [decay] = decays
+    stable, condition = learning_rate_limit(fit.curvature, decay)
+    suggested = suggested_learning_rate(fit.curvature, decay)
+    return {"stable_lr": stable, "condition_number": condition, "suggested_lr": suggested}
+
+
 def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
     """Everything `metrics.json` holds; a key that does not apply to this net is null."""
     data = trainer.datamodule
@@ -120,6 +146,7 @@ def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
     optimizer = trainer.optimizers[0]
     lr = optimizer.param_groups[0]["lr"]
 
+    limit = step_size_limit(fit, optimizer, trainer.num_training_batches == 1)
     diverged = diagnosis.divergence(history.losses)
     baseline = mean_squared_error(line(line_weight, line_bias), *rows["train"])
     overfitting = diagnosis.overfitting(history.train, history.val, baseline) if not diverged else None
@@ -151,7 +178,10 @@ def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
         "optimum": linear.get("optimum"),
         "epochs": trainer.current_epoch,
         "stop_reason": stopped,
-        "diverged": f"training diverged: {diverged}. {diagnosis.cure(**how)}" if diverged else None,
+        "optimizer": how["optimizer"],
+        "lr": lr,
+        **limit,
+        "diverged": f"training diverged: {diverged}. {diagnosis.cure(**how, **limit)}" if diverged else None,
         "interrupted": signal.name if signal else None,
         "overfitting": overfitting,
         "not_converged": (
