@@ -25,7 +25,7 @@ test: $(INSTALLED) ## lint, check formatting and run every test
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-benchmark: $(INSTALLED) ## time the project against plain PyTorch (about 6 min; ARGS=--quick for 1 min)
+benchmark: $(INSTALLED) ## time the project against Lightning's floors (about 7 min; ARGS=--quick for 1 min)
 	$(BIN)/python scripts/benchmark.py $(ARGS)
 
 lint: $(INSTALLED) ## fix what ruff can fix and format the code
