@@ -12,13 +12,14 @@ import re
 import signal
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 from jsonargparse import Namespace
-from lightning.pytorch import Trainer
+from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
@@ -398,8 +399,11 @@ def exit_status(summary: RunSummary, stop: GracefulStop) -> int:
     return 128 + stop.interrupted if stop.interrupted else 0
 
 
-def main(args: list[str] | None = None) -> ThermometerCLI:
+def main(args: list[str] | None = None, name: str | None = None, callbacks: Sequence[Callback] = ()) -> ThermometerCLI:
     """Run the command line (`sys.argv`, or `args` from Python); `fit` when no subcommand is given.
+
+    From Python, `name` names the run's directory (`lightning_logs/<name>/version_N`) instead of its `--config`
+    files, and `callbacks` join the run's own (a sweep's pruning, say): neither is an option a config could repeat.
 
     A mistake in the data or the options ends with one line on stderr and exit status 2; a run whose loss
     diverged ends with its diagnosis and exit status 1; Ctrl-C or SIGTERM ends the epoch, prints how to resume
@@ -443,10 +447,11 @@ def main(args: list[str] | None = None) -> ThermometerCLI:
                 "enable_model_summary": False,
                 # Each callback costs every hook of every epoch: predictions.csv is written by `predict` alone.
                 "callbacks": [LastCheckpoint(), stop, History(), summary]
-                + ([PredictionWriter()] if command == "predict" else []),
+                + ([PredictionWriter()] if command == "predict" else [])
+                + list(callbacks),
             },
             args=args,
-            run_name=run_name(given),
+            run_name=name or run_name(given),
         )
     except (UsageError, MisconfigurationException) as error:
         if os.environ.get("THERMOMETER_DEBUG"):  # the README's way to see where a message came from

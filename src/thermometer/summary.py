@@ -47,7 +47,13 @@ def finite_or_none(value: Any) -> Any:
 
 
 def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
-    """Why `fit` ended, in words (divergence and signals aside)."""
+    """Why `fit` ended, in words (divergence and signals aside).
+
+    A callback of the user's that stops a run says why in its `stopped_because` (a sweep's pruning does).
+    """
+    for callback in trainer.callbacks:
+        if because := getattr(callback, "stopped_because", None):
+            return because
     if stopping.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
         change = f"improved by less than {abs(stopping.min_delta):g}" if stopping.min_delta else "did not improve"
         return f"early stopping: {stopping.monitor} {change} in {stopping.patience} epochs"

@@ -1,0 +1,208 @@
+"""scripts/sweep.py: an Optuna study whose trials are ordinary runs; it resumes, it is shared, it prunes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from thermometer.cli import main as train
+from thermometer.sweep import main as sweep
+
+ROOT = Path(__file__).parents[1]
+SHORT = ["--trainer.max_epochs", "40", "--figures.every_n_epochs", "40"]
+
+
+def sweep_file(directory: Path, space: dict, **settings) -> Path:
+    """A sweep file in `directory`: the default run for `SHORT` epochs over `space`."""
+    path = directory / "lrs.yaml"
+    path.write_text(yaml.safe_dump({"args": SHORT, "space": space, **settings}))
+    return path
+
+
+def study(directory: Path, name: str = "lrs") -> optuna.Study:
+    url = f"sqlite:///{directory}/lightning_logs/{name}/optuna.db"
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def finished(directory: Path) -> list[optuna.trial.FrozenTrial]:
+    return study(directory).get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+
+
+def test_a_sweep_of_a_few_trials_leaves_ordinary_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    sweep(["--config", str(sweep_file(tmp_path, {"model.optimizer.lr": [0.05, 0.2]}, objective="train_loss"))])
+    trials = finished(tmp_path)
+    assert sorted(t.params["model.optimizer.lr"] for t in trials) == [0.05, 0.2]
+    printed = capsys.readouterr().out
+    for trial in trials:
+        run = Path(trial.user_attrs["run"])
+        assert run.parent == Path("lightning_logs/lrs") and f"({run})" in printed
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert trial.value == metrics["train_loss"] and metrics["epochs"] == 40
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        assert config["model"]["optimizer"]["init_args"]["lr"] == trial.params["model.optimizer.lr"]
+        # What TensorBoard's HParams tab compares: each run's session with its choices.
+        [events] = run.glob("events.out.tfevents.*")
+        accumulator = EventAccumulator(str(events), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        assert "train/loss" in accumulator.Tags()["scalars"]
+        content = accumulator.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+        assert hparams["optimizer.lr"].number_value == trial.params["model.optimizer.lr"]
+        # An ordinary run: its config.yaml alone gives the same numbers again.
+        again = train(["--config", str(run / "config.yaml"), "--trainer.enable_progress_bar=false"])
+        repeat = json.loads((Path(again.trainer.logger.log_dir) / "metrics.json").read_text())
+        assert repeat["train_loss"] == metrics["train_loss"]
+
+
+def test_pruning_stops_a_diverging_trial_and_a_hopeless_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raw = ["--data.val_fraction", "0", "--model.normalize", "none", "--trainer.max_epochs", "3000"]
+    over = {"model.optimizer.lr": [1.1 * 3.3994e-4]}  # 10 % past 2/λ_max: inf only after hundreds of epochs
+    path = tmp_path / "diverge.yaml"
+    path.write_text(yaml.safe_dump({"args": [*raw, "--early_stopping.patience", "3000"], "space": over}))
+    sweep(["--config", str(path)])
+    [trial] = study(tmp_path, "diverge").trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    metrics = json.loads((Path(trial.user_attrs["run"]) / "metrics.json").read_text())
+    assert metrics["epochs"] < 100 and metrics["stop_reason"].startswith("diverged: train/loss rose from")
+    assert "below its limit 2/λ_max = 0.0003399" in metrics["diverged"]
+
+    # A pruner: once one trial has finished, a much slower one is dropped as soon as it falls behind.
+    pruner = {"name": "MedianPruner", "n_startup_trials": 1, "n_warmup_steps": 5}
+    sweep(["--config", str(sweep_file(tmp_path, {"model.optimizer.lr": [0.2]}, pruner=pruner))])
+    sweep(["--config", str(sweep_file(tmp_path, {"model.optimizer.lr": [1e-4]}, pruner=pruner))])
+    first, slow = study(tmp_path).trials
+    assert first.state == optuna.trial.TrialState.COMPLETE and slow.state == optuna.trial.TrialState.PRUNED
+    metrics = json.loads((Path(slow.user_attrs["run"]) / "metrics.json").read_text())
+    assert metrics["stop_reason"] == f"pruned at epoch {metrics['epochs']} by MedianPruner: val/loss " + (
+        f"{slow.intermediate_values[metrics['epochs']]:.4g}"
+    )
+    assert metrics["epochs"] == 5  # as soon as the warm-up (n_warmup_steps) is over
+
+
+def start_sweep(directory: Path, path: Path) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), "--config", str(path)]
+    return subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def done_so_far(directory: Path) -> list:
+    """The finished trials, or none while the study is still being created."""
+    try:
+        return finished(directory)
+    except KeyError:
+        return []
+
+
+def wait_for(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_a_stopped_sweep_resumes_without_repeating_finished_trials(tmp_path):
+    path = sweep_file(tmp_path, {"model.optimizer.lr": [0.05, 0.1, 0.2]})
+    path.write_text(path.read_text().replace("'40'", "'200'"))  # long enough trials to stop one halfway
+    worker = start_sweep(tmp_path, path)
+    database = tmp_path / "lightning_logs" / "lrs" / "optuna.db"
+    wait_for(lambda: database.exists() and len(done_so_far(tmp_path)) >= 1)
+    worker.send_signal(signal.SIGINT)
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 130, err
+    assert (
+        err.strip().splitlines()[-1] == "Sweep stopped; the same command resumes it, without repeating finished trials."
+    )
+    before = {t.number: t.params for t in finished(tmp_path)}
+    assert 1 <= len(before) < 3
+
+    worker = start_sweep(tmp_path, path)
+    out, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err
+    trials = finished(tmp_path)
+    assert sorted(t.params["model.optimizer.lr"] for t in trials) == [0.05, 0.1, 0.2]  # each once
+    assert {t.number: t.params for t in trials if t.number in before} == before
+    assert f"{3 - len(before)} of 3 trials to run" in out
+
+
+def test_two_workers_on_one_study_finish_it_together(tmp_path):
+    lrs = [0.05, 0.1, 0.2, 0.3]
+    path = sweep_file(tmp_path, {"model.optimizer.lr": lrs})
+    path.write_text(path.read_text().replace("'40'", "'100'"))
+    (tmp_path / "lightning_logs" / "lrs").mkdir(parents=True)
+    workers = [start_sweep(tmp_path, path) for _ in range(2)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+    trials = finished(tmp_path)
+    assert sorted(t.params["model.optimizer.lr"] for t in trials) == lrs  # every point once, none twice
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both took trials
+    runs = {t.user_attrs["run"] for t in trials}
+    assert len(runs) == 4 and all((Path(tmp_path, run) / "metrics.json").is_file() for run in runs)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"space": {}}, "sweep space: empty"),
+        ({"space": {"model.optimizer.lr": "fast"}}, "sweep space model.optimizer.lr: 'fast'"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "sampler": "Nope"}, "Nope: not a class of optuna.samplers"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "sampler": "TPESampler"}, "give the number of trials"),
+        (
+            {"space": {"model.optimizer.lrr": [0.1]}},
+            "the trials' options: --model.optimizer.lrr: torch.optim.SGD has no",
+        ),
+        ({"space": {"model.optimizer.lr": [1e39]}}, "--model.optimizer.lr 1e+39: beyond float32"),
+    ],
+)
+def test_a_mistake_in_a_sweep_is_one_line_and_status_2(tmp_path, monkeypatch, capsys, settings, message):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"args": SHORT, **settings}))
+    with pytest.raises(SystemExit) as exit_:
+        sweep(["--config", str(path)])
+    assert exit_.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and message in line
+    assert not list(tmp_path.glob("lightning_logs/*/version_*"))
+
+
+def test_the_learning_rate_sweep_config_runs_with_its_figure(tmp_path, monkeypatch):
+    """configs/sweeps/learning_rate.yaml, shrunk to two rates on each side of raw t_u's limit, 100 epochs."""
+    monkeypatch.chdir(tmp_path)
+    chapter = yaml.safe_load((ROOT / "configs" / "sweeps" / "learning_rate.yaml").read_text())
+    chapter["args"] = [str(ROOT / a) if a.startswith("configs/") else a for a in chapter["args"]]
+    chapter["args"] = [a.replace("1000", "100") for a in chapter["args"]]
+    chapter["space"] = {"model.normalize": ["none"], "model.optimizer.lr": [1e-4, 1e-3]}
+    path = tmp_path / "learning_rate.yaml"
+    path.write_text(yaml.safe_dump(chapter))
+    sweep(["--config", str(path)])
+    below, above = sorted(study(tmp_path, "learning_rate").trials, key=lambda t: t.params["model.optimizer.lr"])
+    assert below.state.name == "COMPLETE" and above.state.name == "PRUNED" and above.user_attrs["diverged"]
+    assert below.user_attrs["stable_lr"] == pytest.approx(3.3994e-4, rel=1e-4)
+    assert (tmp_path / "lightning_logs" / "learning_rate" / "learning_rate.png").stat().st_size > 10_000
+    [events] = (tmp_path / "lightning_logs" / "learning_rate" / "sweep").glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    assert accumulator.Tags()["images"] == ["views/learning_rate"]
+
+
+def test_a_value_refused_in_a_later_trial_stops_the_sweep_and_its_point_runs_once_fixed(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = sweep_file(tmp_path, {"model.optimizer.lr": [0.1, 0.2]}, objective="train_loss")
+    path.write_text(path.read_text().replace("'40'", "'-40'"))  # refused by every run, though it parses
+    with pytest.raises(SystemExit) as exit_:
+        sweep(["--config", str(path)])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
+    path.write_text(path.read_text().replace("'-40'", "'40'"))
+    sweep(["--config", str(path)])
+    assert sorted(t.params["model.optimizer.lr"] for t in finished(tmp_path)) == [0.1, 0.2]
