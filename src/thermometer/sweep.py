@@ -255,6 +255,8 @@ def run(
         check_options([*objective_.args, *option_args(first)])
         print(f"Sweep {name}: {left} of {trials} trials to run, study in {url}")
         study.optimize(objective_, callbacks=done, gc_after_trial=True)
+    else:
+        print(f"Sweep {name}: all {trials} trials finished or running, study in {url}")
     if figure and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         draw(study, name, objective, **figure)
     return study
