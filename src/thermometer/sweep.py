@@ -93,12 +93,12 @@ def values(option: str, spec: Any) -> list[Any]:
 def suggest(trial: optuna.Trial, option: str, spec: Any, grid: bool) -> Any:
     """The trial's value of one option: from the grid, or sampled from a list or a `{low, high[, log, step]}` range.
 
-    Numbers are a float or int range to Optuna (on a log scale if all are positive), so that one study can hold
-    sweeps over other ranges of the same option; anything else is a choice among the values.
+    A grid's numbers are a float or int range to Optuna (on a log scale if all are positive), so that one study can
+    hold grids over other values of the same option; anything else, and a sampler's list, is a choice among values.
     """
     if grid or isinstance(spec, list):
         choices = values(option, spec)
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in choices):
+        if not grid or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in choices):
             return trial.suggest_categorical(option, choices)
         log = (isinstance(spec, dict) and bool(spec.get("log"))) or (isinstance(spec, list) and min(choices) > 0)
         low, high = min(choices), max(choices)
@@ -323,7 +323,7 @@ def draw(
     path = Path("lightning_logs", name, f"{name}.png")
     atomic.replace(path, lambda file: figure.savefig(file, format="png"), mode="wb")
     with SummaryWriter(str(path.parent / "sweep")) as writer:
-        writer.add_image(f"views/{name}", pixels(figure), len(finished), dataformats="HWC")
+        writer.add_image(f"sweep/{name}", pixels(figure), len(finished), dataformats="HWC")  # before views/, by name
     print(f"Figure:       {path}")
     return path
 
