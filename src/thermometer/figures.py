@@ -18,7 +18,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from thermometer import atomic
-from thermometer.diagnosis import valley
 from thermometer.errors import UsageError
 from thermometer.history import History
 from thermometer.linear import LinearFit, learning_rate_limit, line, parameter_vector, trained_parameters
@@ -218,6 +217,11 @@ def sweep_figure(
     return figure
 
 
+def shape(condition_number: float) -> str:
+    """The landscape's shape in two words, from its condition number."""
+    return "a round bowl" if condition_number < 2 else "an oval bowl" if condition_number < 100 else "a narrow valley"
+
+
 VIEWS = "views"
 """TensorBoard's group of the figures: after `train/` and `val/`, which it sorts by name, so the losses come first."""
 
@@ -311,12 +315,12 @@ class Figures(L.Callback):
             self.draw_fit(trainer, pl_module, epochs)
         atomic.replace(run_dir / "fit.png", lambda file: imsave(file, self.last_frame, format="png"), mode="wb")
         if self.path:
-            landscape = self.landscape(trainer, pl_module)
+            landscape = pixels(self.landscape(trainer, pl_module))  # rendered once, for the PNG and TensorBoard
             atomic.replace(
-                run_dir / "loss_landscape.png", lambda file: landscape.savefig(file, format="png"), mode="wb"
+                run_dir / "loss_landscape.png", lambda file: imsave(file, landscape, format="png"), mode="wb"
             )
             for experiment in tensorboard_writers(trainer):
-                experiment.add_image(f"{VIEWS}/loss_landscape", pixels(landscape), epochs, dataformats="HWC")
+                experiment.add_image(f"{VIEWS}/loss_landscape", landscape, epochs, dataformats="HWC")
 
     def subsample(self, rows: int) -> torch.Tensor:
         """At most `max_points` row numbers, evenly spread (the rows of a split are already in random order)."""
@@ -386,5 +390,5 @@ class Figures(L.Callback):
             (weight.item(), bias),
             name,
             f"Training loss of {data.target_column} = w * {name} + b{units}\nand the path of {how}\n"
-            f"{valley(condition)} (λ_max/λ_min)",
+            f"condition number λ_max/λ_min = {condition:.5g}: {shape(condition)}",
         )

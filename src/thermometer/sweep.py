@@ -314,16 +314,17 @@ def draw(
     title: str | None = None,
 ) -> Path:
     """The sweep's figure into `lightning_logs/<name>/<name>.png` and TensorBoard (`lightning_logs/<name>/sweep`)."""
+    from matplotlib.image import imsave
     from torch.utils.tensorboard import SummaryWriter
 
     from thermometer.figures import pixels, sweep_figure
 
     finished = study.get_trials(deepcopy=False, states=FINISHED)
-    figure = sweep_figure(finished, x, by, objective, labels or {}, title)
+    image = pixels(sweep_figure(finished, x, by, objective, labels or {}, title))
     path = Path("lightning_logs", name, f"{name}.png")
-    atomic.replace(path, lambda file: figure.savefig(file, format="png"), mode="wb")
+    atomic.replace(path, lambda file: imsave(file, image, format="png"), mode="wb")
     with SummaryWriter(str(path.parent / "sweep")) as writer:
-        writer.add_image(f"sweep/{name}", pixels(figure), len(finished), dataformats="HWC")  # before views/, by name
+        writer.add_image(f"sweep/{name}", image, len(finished), dataformats="HWC")  # before views/, by name
     print(f"Figure:       {path}")
     return path
 
