@@ -1,6 +1,9 @@
 """Shared fixtures: every CLI run happens in its own tmp_path, in-process, without a progress bar."""
 
+import fcntl
+import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +56,31 @@ def train_in(directory: Path, *args: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every xdist worker of this session sees (the workers' temporary directories' parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def train_once(shared: Path, *args: str) -> Path:
+    """`python scripts/train.py ...` in `shared`, trained by the first worker to ask, the others waiting: its run."""
+    directory = shared / f"run-{hashlib.sha256(repr(args).encode()).hexdigest()[:16]}"
+    with open(f"{directory}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
+        finished = sorted(run for run in run_dirs(directory) if (run / "metrics.json").is_file())
+        if finished:
+            return finished[0]
+        directory.mkdir(exist_ok=True)
+        return train_in(directory, *args)
+
+
+@pytest.fixture(scope="session")
+def finished_run(shared: Path) -> Callable[..., Path]:
+    """`finished_run("--trainer.max_epochs", "300")`: that run, trained once a session, for tests that only read it."""
+    return lambda *args: train_once(shared, *args)
+
+
+@pytest.fixture(scope="session")
+def default_run(finished_run: Callable[..., Path]) -> Path:
     """`python scripts/train.py`, once, for the tests that only read what it wrote: its run directory."""
-    return train_in(tmp_path_factory.mktemp("default"))
+    return finished_run()

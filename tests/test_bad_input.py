@@ -3,6 +3,7 @@ traceback, and nothing written: no new run directory, and the earlier run untouc
 
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import train_in
 from thermometer.cli import main
 
 FILES = {
@@ -212,10 +212,10 @@ def fingerprint(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with an earlier run, and the bad files the cases point at."""
+def workdir(tmp_path_factory: pytest.TempPathFactory, default_run: Path) -> Path:
+    """A directory with an earlier run (a copy of the default run), and the bad files the cases point at."""
     here = tmp_path_factory.mktemp("bad_input")
-    train_in(here, "--trainer.max_epochs", "3")
+    shutil.copytree(default_run, here / "lightning_logs" / "default" / "version_0")  # EARLIER's run
     for name, content in FILES.items():
         (here / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     (here / "unreadable.csv").chmod(0)

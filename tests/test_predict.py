@@ -1,5 +1,8 @@
 """`predict`: new readings converted from a checkpoint, checked against the learned equation in `metrics.json`."""
 
+import shutil
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -40,17 +43,22 @@ def test_predictions_equal_the_learned_equation(model, cli, capsys):
     assert f"Predictions:  lightning_logs/default/{run.path.name}/predictions.csv" in capsys.readouterr().out
 
 
-def test_predicting_from_a_csv_never_overwrites_an_earlier_file(cli, tmp_path, capsys):
-    run = cli("--trainer.max_epochs", "20")
+@pytest.fixture
+def trained(default_run: Path, tmp_path: Path) -> Path:
+    """A copy of the default run in tmp_path, for a test that writes its predictions beside its checkpoints."""
+    return shutil.copytree(default_run, tmp_path / "lightning_logs" / "default" / default_run.name)
+
+
+def test_predicting_from_a_csv_never_overwrites_an_earlier_file(trained, tmp_path, capsys):
     readings = tmp_path / "new.csv"
     readings.write_text("when,t_u\nmonday,35.7\ntuesday,55.9\nwednesday,81.9\n")  # other columns, no t_c: fine
-    earlier = run.path / "predictions.csv"
+    earlier = trained / "predictions.csv"
     earlier.write_text("someone's earlier predictions\n")
-    best = str(run.path / "checkpoints" / "best.ckpt")
+    best = str(trained / "checkpoints" / "best.ckpt")
     predict("--ckpt_path", best, "--data.predict_path", str(readings))
     predict("--ckpt_path", best, "--data.predict_path", str(readings))
     assert earlier.read_text() == "someone's earlier predictions\n"
-    second, third = (pd.read_csv(run.path / name) for name in ("predictions-2.csv", "predictions-3.csv"))
+    second, third = (pd.read_csv(trained / name) for name in ("predictions-2.csv", "predictions-3.csv"))
     assert second.equals(third) and second["t_u"].tolist() == pytest.approx([35.7, 55.9, 81.9])
     checkpoint = torch.load(best, weights_only=True)["state_dict"]
     w, b = checkpoint["net.weight"].item(), checkpoint["net.bias"].item()
@@ -60,10 +68,9 @@ def test_predicting_from_a_csv_never_overwrites_an_earlier_file(cli, tmp_path, c
     assert "predictions-3.csv" in capsys.readouterr().out.splitlines()[-1]
 
 
-def test_predict_without_options_converts_the_training_readings(cli):
-    run = cli("--trainer.max_epochs", "20")
-    predict("--ckpt_path", str(run.path / "checkpoints" / "last.ckpt"))
-    assert len(pd.read_csv(run.path / "predictions.csv")) == 11
+def test_predict_without_options_converts_the_training_readings(trained):
+    predict("--ckpt_path", str(trained / "checkpoints" / "last.ckpt"))
+    assert len(pd.read_csv(trained / "predictions.csv")) == 11
 
 
 def test_a_checkpoint_of_your_own_csv_brings_its_columns_and_csv(cli, tmp_path, capsys):
