@@ -16,8 +16,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import run_dirs
-from tests.test_resume import ROOT, numbers, resume, start, uninterrupted, wait_for
+from tests.conftest import Run, run_dirs
+from tests.test_resume import ROOT, numbers, resume, start, wait_for
 from thermometer import atomic
 from thermometer.checkpoints import GracefulStop
 from thermometer.cli import main
@@ -112,9 +112,9 @@ def test_any_option_value_trains_or_is_refused_in_one_message(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize(("seed", "stop"), [(1, signal.SIGTERM), (2, signal.SIGINT), (3, signal.SIGTERM)])
-def test_a_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(seed, stop, tmp_path, monkeypatch):
+def test_a_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(seed, stop, finished_run, tmp_path, monkeypatch):
     args = ["--config", str(BOOK / "05_split.yaml"), "--trainer.max_epochs", "300"]
-    reference = uninterrupted(args, tmp_path / "reference")
+    reference = Run(finished_run(*args)).metrics
     (tmp_path / "stopped").mkdir()
     run = start([*args, "--trainer.enable_progress_bar=false"], tmp_path / "stopped")
     run_dir = tmp_path / "stopped" / "lightning_logs" / "05_split" / "version_0"
