@@ -125,6 +125,25 @@ def test_print_config_fed_back_gives_the_same_numbers(cli, capsys, tmp_path):
     assert from_config.path.parent.name == "adam"  # the run is named by its config file
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--model.optimizer.lr", "1e39"],
+        ["--trainer.fast_dev_run", "true"],
+        ["--data.split_seed", "99999999999999999999999"],
+        ["--trainer.limit_val_batches", "0"],
+    ],
+)
+def test_print_config_refuses_what_fit_would_refuse(bad, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", *bad, "--print_config"])
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_overrides_change_what_is_learned(cli):
     short = cli("--trainer.max_epochs", "5")
     assert short.metrics["epochs"] == 5

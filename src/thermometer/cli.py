@@ -112,6 +112,12 @@ class ThermometerCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         self.given_args = list(sys.argv[1:] if args is None else args)
+        printing = [arg for arg in self.given_args if arg.startswith("--print_config")]
+        if printing:  # jsonargparse prints and exits while parsing: check the values first, without printing
+            with warnings.catch_warnings():  # the arguments are the command line's, less --print_config
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter", category=UserWarning)
+                self.parse_arguments(parser, [arg for arg in self.given_args if arg not in printing])
+            self.given_args = list(sys.argv[1:] if args is None else args)
         super().parse_arguments(parser, args)
         # Mistakes end here, before LightningCLI reads a checkpoint (a traceback if it is no checkpoint) and before
         # any trainer or run directory exists.
