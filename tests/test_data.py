@@ -118,3 +118,14 @@ def test_past_a_million_rows_are_shuffled_once_and_batches_visited_in_a_new_orde
         batches.set_epoch(epoch)
         orders.append([(b.start, b.stop) for b in batches])  # slices: views, no gathering
     assert all(sorted(order) == [(0, 4), (4, 8), (8, 11)] for order in orders) and len(set(map(tuple, orders))) > 1
+
+
+def test_a_header_of_thousands_of_columns_is_named_in_one_short_line(tmp_path):
+    path = tmp_path / "wide.csv"
+    names = [f"col{k}" for k in range(3000)]
+    path.write_text(",".join(names) + "\n" + ",".join("1" * 3000) + "\n" + ",".join("2" * 3000) + "\n")
+    with pytest.raises(UsageError) as error:
+        TemperatureDataModule(csv_path=path).load()
+    message = str(error.value)
+    assert "found 3000 columns, 'col0', 'col1'" in message and "'col9' and 2990 more." in message
+    assert len(message) < 300

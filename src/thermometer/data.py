@@ -136,7 +136,13 @@ def read_readings(
                 if separator
                 else "Choose columns with --data.input_columns and --data.target_column."
             )
-            raise UsageError(f"{path}: no column {', '.join(map(repr, missing))}; found {header}. {fix}")
+            found = (
+                f"{header}"
+                if len(header) <= 12
+                # one short line, not 3000 names
+                else (f"{len(header)} columns, {', '.join(map(repr, header[:10]))} and {len(header) - 10} more")
+            )
+            raise UsageError(f"{path}: no column {', '.join(map(repr, missing))}; found {found}. {fix}")
         # Parsed once, straight to float32: pandas' C parser is faster here than its pyarrow engine, and leaner.
         try:
             # All columns, so that a row with more fields than the header is an error, not silently cut short.
