@@ -144,6 +144,24 @@ def test_print_config_refuses_what_fit_would_refuse(bad, tmp_path, monkeypatch, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("option", "source"),
+    [
+        ("checkpoint.monitor", "data.val_fraction"),
+        ("early_stopping.monitor", "data.val_fraction"),
+        ("model.n_inputs", "data.input_columns"),
+    ],
+)
+def test_an_option_set_from_another_says_which(option, source, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main([f"--{option}", "3"])
+    assert exit_.value.code == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith(f"error: --{option} is set from --{source}") and said.endswith("leave it out.")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_overrides_change_what_is_learned(cli):
     short = cli("--trainer.max_epochs", "5")
     assert short.metrics["epochs"] == 5

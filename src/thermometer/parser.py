@@ -41,8 +41,19 @@ def expected_words(types: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+LINKED = {
+    "checkpoint.monitor": "--data.val_fraction: val/loss with a validation split, train/loss without",
+    "early_stopping.monitor": "--data.val_fraction: val/loss with a validation split, train/loss without",
+    "model.n_inputs": "--data.input_columns: one input a column",
+}
+"""Options set from others (`link_arguments`), and what sets them."""
+
+
 def plain(message: str) -> str:
     """A rejected value in jsonargparse's message, as one line; other messages as they are."""
+    linked = re.search(r'(?:--> |Linked ")([\w.]+)', message)
+    if linked and linked[1] in LINKED:
+        return f"--{linked[1]} is set from {LINKED[linked[1]]}: leave it out."
     keys = re.findall(r'Parser key "([^"]+)"', message)
     if not keys:
         return message.strip()
