@@ -162,6 +162,20 @@ def test_an_option_set_from_another_says_which(option, source, tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("--trainer.max_epoch", "--trainer.max_epochs"), ("--data.val_fractin", "--data.val_fraction"), ("--zzz", None)],
+)
+def test_a_misspelt_option_is_told_the_one_it_resembles(typo, meant, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main([typo, "5"])
+    assert exit_.value.code == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith(f"error: unrecognized arguments: {typo} 5")
+    assert said.endswith(f". Did you mean {meant}?") if meant else "Did you mean" not in said
+
+
 def test_overrides_change_what_is_learned(cli):
     short = cli("--trainer.max_epochs", "5")
     assert short.metrics["epochs"] == 5

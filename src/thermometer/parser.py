@@ -7,6 +7,7 @@ user needs the option, the value and what it should be: `--data.batch_size abc: 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -97,6 +98,16 @@ def class_problem(reason: str) -> str:
     return reason
 
 
+def did_you_mean(message: str, parser: LightningArgumentParser) -> str:
+    """` Did you mean --trainer.max_epochs?` for an unrecognised option close to one the parser has."""
+    unknown = re.search(r"unrecognized arguments: (--[\w.]+)", message)
+    if not unknown:
+        return ""
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    close = difflib.get_close_matches(unknown[1].split("=")[0], options, n=1, cutoff=0.8)
+    return f". Did you mean {close[0]}?" if close else ""
+
+
 class ThermometerParser(LightningArgumentParser):
     """LightningCLI's parser; a mistake raises `UsageError`, which `main` prints as one line and exit status 2."""
 
@@ -109,4 +120,4 @@ class ThermometerParser(LightningArgumentParser):
             raise UsageError(message.removeprefix('Parser key "config": ')) from None
         parser = getattr(ex, "subcommand_parser", None) or self
         command = " ".join([sys.argv[0], *parser.prog.split()[1:]]).replace(" [options]", "")
-        raise UsageError(f"{plain(message)}\n  {HINT} python {command} --help") from None
+        raise UsageError(f"{plain(message)}{did_you_mean(message, parser)}\n  {HINT} python {command} --help") from None
