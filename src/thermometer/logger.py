@@ -55,6 +55,11 @@ class RunLogger(TensorBoardLogger):
     from every run: it ticks the choices that differ between runs, and its metrics are the runs' own curves.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: dict[str, float] = {}
+        self.step: int | None = None
+
     def _get_next_version(self) -> int:
         version = super()._get_next_version()
         if rank_zero_only.rank != 0:  # other processes are told rank 0's directory
@@ -90,16 +95,33 @@ class RunLogger(TensorBoardLogger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """All the numbers of one call in one event, which TensorBoard reads as the same scalars.
+        """All the numbers of one step in one event, which TensorBoard reads as the same scalars.
 
         Lightning's logger writes an event per number (`add_scalar`), about 50 µs each: with eight numbers an epoch
-        that is more than the training step of the eleven readings.
+        that is more than the training step of the eleven readings. An epoch's calls (training, validation, the
+        weights) are gathered and written once the next step begins, or when the run saves or ends.
         """
-        values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in metrics.items()]
-        self.experiment._get_file_writer().add_summary(Summary(value=values), step)
+        if step != self.step and self.pending:
+            self.write_pending()
+        self.step = step
+        self.pending.update(metrics)
+
+    def write_pending(self) -> None:
+        """The numbers gathered for the current step, as one event."""
+        values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in self.pending.items()]
+        self.experiment._get_file_writer().add_summary(Summary(value=values), self.step)
+        self.pending = {}
+
+    @rank_zero_only
+    def save(self) -> None:
+        if self.pending:
+            self.write_pending()
+        super().save()
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
+        if self.pending:
+            self.write_pending()
         super().finalize(status)
         if getattr(self, "lock", None) is not None:
             self.lock.close()  # the run is over: another process may resume it

@@ -25,22 +25,26 @@ class RegressionMetrics(Metric):
     def __init__(self, prefix: str) -> None:
         super().__init__()
         self.prefix = prefix
-        for name in SUMS:
-            self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("sums", default=torch.zeros(len(SUMS), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, t_p: torch.Tensor, t_c: torch.Tensor) -> None:
         # Errors in the predictions' own dtype, as the loss sees them (the book's float32 loss overflows to inf at
-        # epoch 11 of 01_diverge), summed in float64.
+        # epoch 11 of 01_diverge), summed in float64; the five sums in one tensor, one addition.
         error, target = t_p - t_c, t_c.double()
-        self.squared_error += error.square().sum(dtype=torch.float64)
-        self.absolute_error += error.abs().sum(dtype=torch.float64)
-        self.target += target.sum()
-        self.squared_target += target.square().sum()
-        self.count += len(t_c)
+        self.sums += torch.stack(
+            [
+                error.square().sum(dtype=torch.float64),
+                error.abs().sum(dtype=torch.float64),
+                target.sum(),
+                target.square().sum(),
+                torch.tensor(len(t_c), dtype=torch.float64),
+            ]
+        )
 
     def compute(self) -> dict[str, torch.Tensor]:
-        mse = self.squared_error / self.count
-        variance = self.squared_target / self.count - (self.target / self.count) ** 2
+        squared_error, absolute_error, target, squared_target, count = self.sums
+        mse = squared_error / count
+        variance = squared_target / count - (target / count) ** 2
         names = ("loss", "mae", "r2")
-        values = (mse, self.absolute_error / self.count, 1 - mse / variance)
+        values = (mse, absolute_error / count, 1 - mse / variance)
         return {self.prefix + name: value for name, value in zip(names, values, strict=True)}
