@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
@@ -14,7 +15,18 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 
-class BestCheckpoint(ModelCheckpoint):
+class SettledKey:
+    """A callback's `state_key` worked out once: Lightning builds it from the settings at every hook it calls.
+
+    The key names the callback's state in a checkpoint; its settings do not change once the run has begun.
+    """
+
+    @functools.cached_property
+    def state_key(self) -> str:
+        return super().state_key
+
+
+class BestCheckpoint(SettledKey, ModelCheckpoint):
     """Lightning's `ModelCheckpoint` of the best weights, holding each new best in memory, written every few seconds.
 
     On eleven readings an epoch takes milliseconds and the loss improves nearly every epoch, so writing, or even
@@ -67,7 +79,7 @@ class BestCheckpoint(ModelCheckpoint):
         super().on_exception(trainer, pl_module, exception)
 
 
-class LastCheckpoint(ModelCheckpoint):
+class LastCheckpoint(SettledKey, ModelCheckpoint):
     """`last.ckpt`, written at the end of an epoch at most every `write_every` seconds, and at the end of training.
 
     A `kill -9` then loses at most those seconds; an epoch boundary is where a resumed run continues exactly.

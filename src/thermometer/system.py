@@ -168,7 +168,8 @@ class Thermometer(L.LightningModule):
         if self.trainer.sanity_checking or not metrics.update_count:
             metrics.reset()
             return
-        values = {name: value.item() for name, value in metrics.compute().items()}
+        computed = metrics.compute()
+        values = dict(zip(computed, torch.stack(list(computed.values())).tolist(), strict=True))  # one copy out
         metrics.reset()
         if self.trainer.state.fn == TrainerFn.FITTING:
             loss = metrics.prefix + "loss"
