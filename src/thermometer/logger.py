@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ class RunLogger(TensorBoardLogger):
         super().__init__(*args, **kwargs)
         self.pending: dict[str, float] = {}
         self.step: int | None = None
+        self.logged_at = 0.0
 
     def _get_next_version(self) -> int:
         version = super()._get_next_version()
@@ -103,13 +105,15 @@ class RunLogger(TensorBoardLogger):
         """
         if step != self.step and self.pending:
             self.write_pending()
+        if not self.pending:
+            self.logged_at = time.time()  # the event's time: when the step's numbers were logged, not written
         self.step = step
         self.pending.update(metrics)
 
     def write_pending(self) -> None:
         """The numbers gathered for the current step, as one event."""
         values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in self.pending.items()]
-        self.experiment._get_file_writer().add_summary(Summary(value=values), self.step)
+        self.experiment._get_file_writer().add_summary(Summary(value=values), self.step, self.logged_at)
         self.pending = {}
 
     @rank_zero_only
