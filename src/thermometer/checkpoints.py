@@ -70,6 +70,10 @@ class BestCheckpoint(SettledKey, ModelCheckpoint):
             trainer.strategy.save_checkpoint(checkpoint, filepath)
             self.written_at = time.monotonic()
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.written_at = time.monotonic()  # seconds of training, not of start-up, before the first write
+        super().on_train_start(trainer, pl_module)
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.write(trainer)
         super().on_train_end(trainer, pl_module)
@@ -89,6 +93,10 @@ class LastCheckpoint(SettledKey, ModelCheckpoint):
         super().__init__(save_top_k=0, save_last=True)
         self.write_every = write_every
         self.written_at = time.monotonic()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.written_at = time.monotonic()  # seconds of training, not of start-up, before the first write
+        super().on_train_start(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Every process must take part in the write: rank 0's clock decides for all.

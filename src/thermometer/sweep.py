@@ -317,14 +317,14 @@ def draw(
     from matplotlib.image import imsave
     from torch.utils.tensorboard import SummaryWriter
 
-    from thermometer.figures import pixels, sweep_figure
+    from thermometer.figures import add_image, pixels, sweep_figure
 
     finished = study.get_trials(deepcopy=False, states=FINISHED)
     image = pixels(sweep_figure(finished, x, by, objective, labels or {}, title))
     path = Path("lightning_logs", name, f"{name}.png")
     atomic.replace(path, lambda file: imsave(file, image, format="png"), mode="wb")
     with SummaryWriter(str(path.parent / "sweep")) as writer:
-        writer.add_image(f"sweep/{name}", image, len(finished), dataformats="HWC")  # before views/, by name
+        add_image(writer, f"sweep/{name}", image, len(finished))  # before views/, by name
     print(f"Figure:       {path}")
     return path
 
