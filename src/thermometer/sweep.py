@@ -155,7 +155,7 @@ class Objective:
         trial.set_user_attr("best_line", (metrics["closed_form"] or {}).get(self.objective))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("value", value if isinstance(value, int | float) and math.isfinite(value) else None)
-        shown = ", ".join(f"{option.split('.')[-1]} {value}" for option, value in params.items())
+        shown = ", ".join(f"{option.split('.')[-1]} {chosen}" for option, chosen in params.items())
         result = "pruned" if metrics["diverged"] or pruning.stopped_because else f"{self.objective} {fmt(value)}"
         print(f"trial {trial.number:>3}  {shown}: {result}, {metrics['stop_reason']}  ({run_dir})")
         if metrics["diverged"] or pruning.stopped_because:
