@@ -32,6 +32,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from thermometer import atomic
+from thermometer.checkpoints import GracefulStop
 from thermometer.cli import main as train
 from thermometer.errors import UsageError
 
@@ -138,7 +139,10 @@ class Objective:
         status = 0
         with captured() as console:
             try:
-                train([*self.args, *option_args(params)], name=self.name, callbacks=[pruning])
+                cli = train([*self.args, *option_args(params)], name=self.name, callbacks=[pruning])
+                # A signal after the run's last epoch leaves that run finished; the sweep still stops after it.
+                heard = next(c.signal for c in cli.trainer.callbacks if isinstance(c, GracefulStop))
+                SIGNALS.signum = SIGNALS.signum or heard
             except SystemExit as exit_:  # 1: diverged; 2: a mistake in the options; 128 + n: a signal
                 status = exit_.code if isinstance(exit_.code, int) else 2
         if status >= 128:  # Ctrl-C or SIGTERM stopped the run: the sweep stops; run again, it runs this point again
