@@ -3,6 +3,7 @@ failures found by trying cases nobody had listed (each reproduced here first).""
 
 import json
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -173,6 +174,41 @@ def test_options_given_with_a_resume_override_the_saved_ones(cli, capsys):
             main([*args, change, kept])
         assert refused.value.code == 2
         assert "a resumed run keeps the" in capsys.readouterr().err
+
+
+def test_early_stopping_options_given_with_a_resume_override_the_saved_ones(cli):
+    first = cli("--early_stopping.patience", "2", "--early_stopping.min_delta", "0.5")
+    assert first.metrics["stop_reason"].startswith("early stopping") and first.metrics["epochs"] < 40
+    resume = [
+        "fit",
+        "--config",
+        str(first.path / "config.yaml"),
+        "--ckpt_path",
+        str(first.path / "checkpoints/last.ckpt"),
+    ]
+    main([*resume, "--early_stopping.patience", "1000", "--trainer.max_epochs", "60"])
+    assert first.metrics["epochs"] == 60 and first.metrics["stop_reason"] == "max_epochs=60 reached"
+
+
+def test_a_resume_to_fewer_epochs_than_trained_is_refused_with_nothing_written(finished_run, tmp_path, capsys):
+    run = tmp_path / "lightning_logs" / "05_split" / "version_0"
+    shutil.copytree(finished_run("--config", str(BOOK / "05_split.yaml"), "--trainer.max_epochs", "300"), run)
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    with pytest.raises(SystemExit) as refused:
+        main(
+            [
+                "fit",
+                "--config",
+                str(run / "config.yaml"),
+                "--ckpt_path",
+                str(run / "checkpoints/last.ckpt"),
+                "--trainer.max_epochs",
+                "100",
+            ]
+        )
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and err.count("\n") == 1 and "trained 300 epochs already" in err, err
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
 @pytest.mark.parametrize("scale", [1e-20, 1e20])

@@ -12,7 +12,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
 
 class SettledKey:
@@ -24,6 +25,21 @@ class SettledKey:
     @functools.cached_property
     def state_key(self) -> str:
         return super().state_key
+
+
+class Patience(SettledKey, EarlyStopping):
+    """Lightning's `EarlyStopping`, whose options given with a resume override the checkpoint's.
+
+    Lightning restores the patience with the count of epochs without improvement, so `--early_stopping.patience
+    100` added to a resume would change nothing, and it restores why the run last stopped, which a resumed run
+    has yet to find out. The count and the best score carry on: a run that stopped early stops again at once.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        patience = self.patience
+        super().load_state_dict(state_dict)
+        self.patience, self.stopped_epoch = patience, 0
+        self.stopping_reason, self.stopping_reason_message = EarlyStoppingReason.NOT_STOPPED, None
 
 
 class BestCheckpoint(SettledKey, ModelCheckpoint):
@@ -86,13 +102,19 @@ class BestCheckpoint(SettledKey, ModelCheckpoint):
 class LastCheckpoint(SettledKey, ModelCheckpoint):
     """`last.ckpt`, written at the end of an epoch at most every `write_every` seconds, and at the end of training.
 
-    A `kill -9` then loses at most those seconds; an epoch boundary is where a resumed run continues exactly.
+    A `kill -9` then loses at most those seconds; an epoch boundary is where a resumed run continues exactly. The
+    seconds are the best checkpoint's, when there is one: `--checkpoint.write_every` sets both.
     """
 
     def __init__(self, write_every: float = 5.0) -> None:
         super().__init__(save_top_k=0, save_last=True)
         self.write_every = write_every
         self.written_at = time.monotonic()
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        best = next((c for c in trainer.callbacks if isinstance(c, BestCheckpoint)), None)
+        self.write_every = best.write_every if best is not None else self.write_every
+        super().setup(trainer, pl_module, stage)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.written_at = time.monotonic()  # seconds of training, not of start-up, before the first write

@@ -20,14 +20,13 @@ import torch
 import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from thermometer import atomic, options
 from thermometer.atomic import AtomicCheckpointIO
-from thermometer.checkpoints import BestCheckpoint, GracefulStop, LastCheckpoint
+from thermometer.checkpoints import BestCheckpoint, GracefulStop, LastCheckpoint, Patience
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
 from thermometer.figures import Figures
@@ -75,7 +74,7 @@ class ThermometerCLI(LightningCLI):
         return {self.only: every[self.only]} if self.only in every else every
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.add_lightning_class_args(Patience, "early_stopping")
         parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(Figures, "figures")
         parser.set_defaults(
@@ -134,6 +133,8 @@ class ThermometerCLI(LightningCLI):
                     f"--ckpt_path {config.ckpt_path} holds the weights only, not the state to resume training from: "
                     "give last.ckpt from the same checkpoints/ directory."
                 )
+            if subcommand == "fit":
+                check_epochs_left(config.trainer.max_epochs, checkpoint)
             use_training_data(config.data, checkpoint, subcommand)
 
     def _parse_ckpt_path(self) -> None:
@@ -281,6 +282,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "input_columns" not in checkpoint.get("datamodule_hyper_parameters", {}):
         raise UsageError(f"--ckpt_path {path}: not a checkpoint of this project (no thermometer data settings in it).")
     return checkpoint
+
+
+def check_epochs_left(max_epochs: int | None, checkpoint: dict[str, Any]) -> None:
+    """Refuse a resume to fewer epochs than the checkpoint has trained.
+
+    Here, not where Lightning would refuse it on restoring: by then the run has an events file more.
+    """
+    trained = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    trained = trained.get("completed", checkpoint.get("epoch", 0))
+    if max_epochs not in (None, -1) and trained > max_epochs:
+        raise UsageError(
+            f"--trainer.max_epochs {max_epochs}: the checkpoint has trained {trained} epochs already; give more to "
+            f"train on (--trainer.max_epochs {trained + 1000}), or leave it out."
+        )
 
 
 def use_training_data(data: Any, checkpoint: dict[str, Any], subcommand: str) -> None:
