@@ -23,7 +23,8 @@ def test_bundled_csv_is_the_books_readings():
 
 def test_default_split_is_the_books():
     data = loaded()
-    train, val = data.split(11)
+    order, n_train = data.split(11)
+    train, val = order[:n_train], order[n_train:]
     assert sorted(train.tolist()) == sorted(BOOK_TRAIN_ROWS) and sorted(val.tolist()) == sorted(BOOK_VAL_ROWS)
     # Kept in that order, training rows first: each set is a slice.
     assert torch.equal(data.train_inputs[:, 0], T_U[train]) and torch.equal(data.train_targets, T_C[train])

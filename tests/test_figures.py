@@ -13,6 +13,7 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 
 from tests.book import T_C, T_U
 from thermometer.figures import mse_grid
+from thermometer.linear import gram
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -69,10 +70,11 @@ def test_a_polynomial_gets_its_curve_but_no_landscape(cli):
 
 def test_the_landscape_grid_is_the_mean_squared_error():
     x, y = (T_U * 0.1).double().numpy(), T_C.double().numpy()
+    moments = gram(lambda t_u: t_u, torch.from_numpy(x)[:, None], torch.from_numpy(y)).numpy()
     weight, bias = np.meshgrid([1.0, 5.3671, -2.0], [0.0, -17.3012, 4.0])
     direct = [
         [F.mse_loss(torch.from_numpy(w * x + b), torch.from_numpy(y)).item() for w, b in zip(ws, bs, strict=True)]
         for ws, bs in zip(weight, bias, strict=True)
     ]
-    assert mse_grid(x, y, weight, bias) == pytest.approx(np.array(direct), rel=1e-12)
-    assert mse_grid(x, y, np.array(1.0), np.array(0.0)) == pytest.approx(80.3643, rel=1e-5)  # the book's start
+    assert mse_grid(moments, weight, bias) == pytest.approx(np.array(direct), rel=1e-12)
+    assert mse_grid(moments, np.array(1.0), np.array(0.0)) == pytest.approx(80.3643, rel=1e-5)  # the book's start

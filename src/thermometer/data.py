@@ -148,7 +148,7 @@ def read_readings(
             # All columns, so that a row with more fields than the header is an error, not silently cut short.
             with warnings.catch_warnings():  # a number beyond float32 becomes inf, which is said below, precisely
                 warnings.filterwarnings("ignore", message="overflow encountered in cast", category=RuntimeWarning)
-                frame = pd.read_csv(path, dtype=dict.fromkeys(columns, "float32"))[columns]
+                frame = read_columns(path, columns)
         except (pd.errors.ParserError, UnicodeDecodeError):
             raise
         except ValueError:  # a cell that is not a number: read again as text, to say which
@@ -177,6 +177,23 @@ def read_readings(
 
 
 FIX = "Fix or remove that row."
+READ_ROWS = 1_000_000
+"""Rows parsed at a time: a whole file's text, tokens and columns at once would need several times its readings."""
+
+
+def read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
+    """`columns` of the CSV as float32, read `READ_ROWS` at a time: the readings, once, and little more.
+
+    Each chunk's columns are copied out of it (a view would keep the chunk's other columns alive), then joined one
+    column at a time; the frame holds those arrays without copying them again.
+    """
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    with pd.read_csv(path, dtype=dict.fromkeys(columns, "float32"), chunksize=READ_ROWS) as chunks:
+        for chunk in chunks:
+            for column in columns:
+                parts[column].append(chunk[column].to_numpy(dtype=np.float32, copy=True))
+    joined = {c: np.concatenate(parts.pop(c) or [np.empty(0, np.float32)]) for c in columns}
+    return pd.DataFrame(joined, copy=False)
 
 
 def not_a_number(path: Path, text: pd.DataFrame) -> str:
@@ -263,14 +280,16 @@ class TemperatureDataModule(L.LightningDataModule):
             return
         with resources.as_file(BOOK_READINGS) as bundled:
             frame = read_readings(self.csv_path or bundled, self.input_columns, self.target_column)
-        train_rows, val_rows = self.split(len(frame))
-        order = torch.cat([train_rows, val_rows]).numpy()
-        # Each column taken in that order straight from pandas' own array: one copy of the readings, not three.
-        columns = [np.take(frame[c].to_numpy(), order) for c in (*self.input_columns, self.target_column)]
+        order, self.n_train = self.split(len(frame))
+        # Column by column, each dropped from the frame once taken in that order: at most one more column at a time.
+        # index_select takes the int32 row numbers as they are (numpy's take would copy them to int64 first).
+        columns = [*self.input_columns, self.target_column]
+        with warnings.catch_warnings():  # pandas' arrays are read-only views (copy on write); they are only read
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+            taken = [torch.from_numpy(frame.pop(c).to_numpy()).index_select(0, order) for c in columns]
+        self.inputs = taken[0][:, None] if len(columns) == 2 else torch.stack(taken[:-1], dim=1)
+        self.targets = taken[-1]
         del frame
-        self.inputs = torch.from_numpy(np.stack(columns[:-1], axis=1))
-        self.targets = torch.from_numpy(columns[-1])
-        self.n_train = len(train_rows)
         self.check_learnable()
         if self.batch_size is None and self.n_train > FULL_BATCH_ROWS:
             self.batch_size = BIG_DATA_BATCH
@@ -289,18 +308,19 @@ class TemperatureDataModule(L.LightningDataModule):
                     f"{self.source}: column {column!r} is {lowest:g} in every training row: nothing can be learned "
                     "from it. Leave it out of --data.input_columns."
                 )
-        largest = self.targets.abs().max().item()
+        largest = max(abs(bound) for bound in torch.aminmax(self.targets)).item()  # no copy of the targets
         if largest > SQUARE_MAX:
             raise UsageError(
                 f"{self.source}: column {self.target_column!r} reaches {largest:.3g}; its squared errors would "
                 f"overflow float32 (above {SQUARE_MAX:.1g}). Rescale it, e.g. to other units."
             )
 
-    def split(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training and validation row numbers: the last `int(val_fraction * rows)` of a seeded permutation.
+    def split(self, rows: int) -> tuple[torch.Tensor, int]:
+        """The row numbers in a seeded permutation, and how many of them, the training rows, lead it.
 
-        Without validation rows, the rows in order (or permuted, past `FULL_BATCH_ROWS`). int32: half the memory of
-        int64 for millions of rows, and the same permutation.
+        The rest, the last `int(val_fraction * rows)`, are validation's. Without validation rows, the rows in order
+        (or permuted, past `FULL_BATCH_ROWS`). int32: half the memory of int64 for millions of rows, and the same
+        permutation.
         """
         n_val = int(self.val_fraction * rows)
         if self.val_fraction > 0 and n_val < 2:
@@ -311,15 +331,14 @@ class TemperatureDataModule(L.LightningDataModule):
         if n_val == 0 and rows < 2:
             raise UsageError(f"{self.source}: {rows} row(s); a line needs at least 2 readings.")
         if n_val == 0 and rows <= FULL_BATCH_ROWS:  # in the file's order; more are shuffled once (RowBatches)
-            return torch.arange(rows, dtype=torch.int32), torch.arange(0, dtype=torch.int32)
+            return torch.arange(rows, dtype=torch.int32), rows
         if rows - n_val < 2:
             raise UsageError(
                 f"{self.source}: {rows} rows leave {rows - n_val} for training with val_fraction "
                 f"{self.val_fraction}; a line needs at least 2. Lower --data.val_fraction or add rows."
             )
         seeded = torch.Generator().manual_seed(self.split_seed)
-        permutation = torch.randperm(rows, generator=seeded, dtype=torch.int32)
-        return permutation[: rows - n_val], permutation[rows - n_val :]
+        return torch.randperm(rows, generator=seeded, dtype=torch.int32), rows - n_val
 
     def best_line(self) -> tuple[torch.Tensor, float]:
         """The least-squares straight line of the training rows, raw-unit weight and bias: solved once."""

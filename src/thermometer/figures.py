@@ -122,21 +122,14 @@ class FitFigure:
         return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
 
 
-def mse_grid(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """`mean((weight * x + bias - y)**2)` at every (weight, bias), from five moments of the data (any size)."""
-    return (
-        weight**2 * np.mean(x * x)
-        + 2 * weight * bias * np.mean(x)
-        + bias**2
-        - 2 * weight * np.mean(x * y)
-        - 2 * bias * np.mean(y)
-        + np.mean(y * y)
-    )
+def mse_grid(gram: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """`mean((weight * x + bias - y)**2)` at every (weight, bias), from the `gram` of `[x, 1, y]` (any rows)."""
+    (xx, x1, xy), (_, ones, y1), (_, _, yy) = gram.tolist()
+    return weight**2 * xx + 2 * weight * bias * x1 + bias**2 * ones - 2 * weight * xy - 2 * bias * y1 + yy
 
 
 def loss_landscape(
-    t_un: np.ndarray,
-    t_c: np.ndarray,
+    gram: np.ndarray,
     path: Sequence[tuple[float, float]],
     optimum: tuple[float, float],
     x_name: str,
@@ -144,14 +137,13 @@ def loss_landscape(
 ) -> Figure:
     """Contours of the training loss over (weight, bias), the optimizer's path and the least-squares optimum.
 
-    `t_un` are the training inputs as the weight sees them (normalised or raw), so the picture shows what the
-    optimizer walked on: a long narrow valley for raw readings, a round bowl for standardised ones. Axes have equal
-    scales, or the valley would look round.
+    `gram` is that of the training rows' `[x, 1, t_c]`, `x` the input as the weight sees it (normalised or raw), so
+    the picture shows what the optimizer walked on: a long narrow valley for raw readings, a round bowl for
+    standardised ones. Axes have equal scales, or the valley would look round.
     """
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
-    x, y = t_un.astype(np.float64), t_c.astype(np.float64)
     steps = np.asarray(path, dtype=np.float64)
     finite = steps[np.isfinite(steps).all(axis=1)]
     start, best = steps[0], np.asarray(optimum)
@@ -162,7 +154,7 @@ def loss_landscape(
     w, b = np.meshgrid(
         np.linspace(center[0] - half, center[0] + half, 161), np.linspace(center[1] - half, center[1] + half, 161)
     )
-    loss = mse_grid(x, y, w, b)
+    loss = mse_grid(gram, w, b)
     floor = max(loss.min(), 1e-9 * loss.max(), 1e-12)
     levels = np.geomspace(floor, loss.max(), 30)
 
@@ -347,8 +339,8 @@ class Figures(L.Callback):
         data = trainer.datamodule
         train, val = self.subsample(len(data.train_targets)), self.subsample(len(data.val_targets))
         self.readings = torch.cat([data.train_inputs[train], data.val_inputs[val]])
-        t_u = torch.cat([data.train_inputs[:, 0], data.val_inputs[:, 0]])
-        low, high = t_u.min().item(), t_u.max().item()
+        t_u = [rows[:, 0] for rows in (data.train_inputs, data.val_inputs) if len(rows)]
+        low, high = min(t.min().item() for t in t_u), max(t.max().item() for t in t_u)
         margin = 0.05 * (high - low or 1.0)
         self.xs = torch.linspace(low - margin, high + margin, 200)[:, None]
         if linear is not None:
@@ -401,8 +393,7 @@ class Figures(L.Callback):
         units = f", {described[0]}" if described else ""
         condition = learning_rate_limit(self.linear.curvature)[1]  # λ_max / λ_min
         return loss_landscape(
-            self.linear.features(data.train_inputs)[:, 0].numpy(),
-            data.train_targets.numpy(),
+            self.linear.gram.numpy(),
             self.path,
             (weight.item(), bias),
             name,

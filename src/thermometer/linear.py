@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 262_144
 """Rows converted to float64 at a time, so that millions of readings never need a float64 copy of them all."""
 
 
@@ -79,6 +79,8 @@ class LinearFit:
     """`[w_raw, b_raw] = raw_map @ [w, b]`: the same predictions from the features of raw readings, if they can."""
     optimum: tuple[torch.Tensor, float] | None = None
     """The closed-form optimum of the net's own family on the training rows, in the units it trains in."""
+    gram: torch.Tensor | None = None
+    """`ZᵀZ / N`, `Z = [features, 1, t_c]` of the training rows (see `gram`): the training loss anywhere, cheaply."""
     curvature: tuple[float, float] | None = None
     """`(λ_max, λ_min)` of the training loss's Hessian in the coordinates the net trains in (see `curvature`)."""
 
@@ -124,23 +126,35 @@ def linear_fit(net: nn.Module, normalize: nn.Module, t_u: torch.Tensor, t_c: tor
     fit = LinearFit(copy.deepcopy(net).double(), copy.deepcopy(normalize).double())
     fit.raw_map = raw_map(fit, t_u)
     fit.optimum = least_squares(fit.features, t_u, t_c)
-    fit.curvature = curvature(fit.features, t_u)
+    fit.gram = gram(fit.features, t_u, t_c)
+    fit.curvature = curvature(fit.gram)
     return fit
 
 
-def curvature(features: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> tuple[float, float]:
+def gram(features: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`ZᵀZ / N` for `Z = [features(inputs), 1, targets]`, by chunks in float64: the means a quadratic loss is made of.
+
+    The training loss of `features @ w + b` is `v G vᵀ` with `v = [w, b, -1]`, whatever the number of rows.
+    """
+    total = None
+    for start in range(0, len(inputs), CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        columns = features(inputs[rows].double())
+        ones = torch.ones(len(columns), 1, dtype=torch.float64)
+        z = torch.cat([columns, ones, targets[rows].double()[:, None]], dim=1)
+        total = z.T @ z if total is None else total + z.T @ z
+    return total / len(inputs)
+
+
+def curvature(gram: torch.Tensor) -> tuple[float, float]:
     """The largest and smallest eigenvalues of the MSE's Hessian `H = (2/N) XᵀX`, `X = [features(inputs), 1]`.
 
-    For a net linear in its parameters the loss is a quadratic bowl whose Hessian is this constant matrix. Gradient
-    descent with step `lr` shrinks the error along each eigenvector by `1 - lr·λ` a step, so it converges only for
-    `lr < 2 / λ_max`, and `λ_max / λ_min` says how much steeper the valley is one way than the other.
+    For a net linear in its parameters the loss is a quadratic bowl whose Hessian is this constant matrix, twice the
+    `gram` without its targets' row and column. Gradient descent with step `lr` shrinks the error along each
+    eigenvector by `1 - lr·λ` a step, so it converges only for `lr < 2 / λ_max`, and `λ_max / λ_min` says how much
+    steeper the valley is one way than the other.
     """
-    gram = None
-    for start in range(0, len(inputs), CHUNK_ROWS):
-        columns = features(inputs[start : start + CHUNK_ROWS].double())
-        design = torch.cat([columns, torch.ones(len(columns), 1, dtype=torch.float64)], dim=1)
-        gram = design.T @ design if gram is None else gram + design.T @ design
-    eigenvalues = torch.linalg.eigvalsh(2 * gram / len(inputs))
+    eigenvalues = torch.linalg.eigvalsh(2 * gram[:-1, :-1])
     return eigenvalues[-1].item(), eigenvalues[0].item()
 
 
