@@ -154,6 +154,15 @@ def test_two_workers_on_one_study_finish_it_together(tmp_path):
             "the trials' options: --model.optimizer.lrr: torch.optim.SGD has no",
         ),
         ({"space": {"model.optimizer.lr": [1e39]}}, "--model.optimizer.lr 1e+39: beyond float32"),
+        ({"space": {"model.optimizer.lr": {"low": 0, "high": 1, "num": 3, "log": True}}}, "a log range above 0"),
+        (
+            {"space": {"model.optimizer.lr": {"low": 0.5, "high": 0.1}}, "sampler": "TPESampler", "trials": 2},
+            "`low <= high` must hold",
+        ),
+        ({"space": {"data.val_fraction": [0.2, 0.95]}}, "11 rows leave 1 for training with val_fraction 0.95"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "pruner": {"name": "MedianPruner", "foo": 1}}, "argument 'foo'"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "figure": {"x": "lr", "by": "model.optimizer.lr"}}, "x is 'lr'"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "storage": "foo://x"}, "--storage foo://x: Can't load plugin"),
     ],
 )
 def test_a_mistake_in_a_sweep_is_one_line_and_status_2(tmp_path, monkeypatch, capsys, settings, message):
@@ -165,7 +174,15 @@ def test_a_mistake_in_a_sweep_is_one_line_and_status_2(tmp_path, monkeypatch, ca
     assert exit_.value.code == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and message in line
-    assert not list(tmp_path.glob("lightning_logs/*/version_*"))
+    assert not (tmp_path / "lightning_logs").exists()  # checked before any trial: no run, no study
+
+
+def test_a_sampler_draws_from_a_log_range(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    space = {"model.optimizer.lr": {"low": 0.01, "high": 0.5, "log": True}}
+    sweep(["--config", str(sweep_file(tmp_path, space, sampler="TPESampler", trials=2))])
+    assert all(0.01 <= t.params["model.optimizer.lr"] <= 0.5 for t in finished(tmp_path))
+    assert len(finished(tmp_path)) == 2
 
 
 def test_the_learning_rate_sweep_config_runs_with_its_figure(tmp_path, monkeypatch):

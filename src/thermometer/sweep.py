@@ -10,6 +10,7 @@ sweep resumes where it stopped, and several workers (processes, or machines shar
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import itertools
 import json
@@ -26,14 +27,17 @@ from typing import Any
 import lightning as L
 import numpy as np
 import optuna
+import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from thermometer import atomic
 from thermometer.checkpoints import GracefulStop
 from thermometer.cli import main as train
+from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
 
 DIVERGING = 10
@@ -86,9 +90,30 @@ def values(option: str, spec: Any) -> list[Any]:
         return spec
     if isinstance(spec, dict) and {"low", "high", "num"} <= spec.keys():
         low, high, num = float(spec["low"]), float(spec["high"]), int(spec["num"])
+        if num < 1 or (spec.get("log") and min(low, high) <= 0):
+            raise UsageError(f"sweep space {option}: {spec!r}; num must be 1 or more, and a log range above 0.")
         points = np.geomspace(low, high, num) if spec.get("log") else np.linspace(low, high, num)
         return [float(f"{p:.6g}") for p in points]
     raise UsageError(f"sweep space {option}: {spec!r}; give a list of values or {{low, high, num[, log: true]}}.")
+
+
+def reach(option: str, spec: Any, grid: bool) -> list[Any]:
+    """The values of one option that the trials' options are checked with: a range's ends, every other choice."""
+    if grid or isinstance(spec, list) or (isinstance(spec, dict) and "num" in spec):
+        choices = values(option, spec)
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in choices):
+            return sorted({min(choices), max(choices)})
+        return list({json.dumps(v): v for v in choices}.values())
+    if isinstance(spec, dict) and {"low", "high"} <= spec.keys() and spec.keys() <= {"low", "high", "log", "step"}:
+        try:  # Optuna's own checks of a range: low below high, log above 0, a step that fits
+            low, high = spec["low"], spec["high"]
+            integers = isinstance(low, int) and isinstance(high, int) and not spec.get("log")
+            kind = optuna.distributions.IntDistribution if integers else optuna.distributions.FloatDistribution
+            kind(low, high, log=bool(spec.get("log")), step=spec.get("step") or (1 if integers else None))
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"sweep space {option}: {spec!r}: {error}") from None
+        return [low, high]
+    raise UsageError(f"sweep space {option}: {spec!r}; give a list of values or {{low, high[, log: true, step]}}.")
 
 
 def suggest(trial: optuna.Trial, option: str, spec: Any, grid: bool) -> Any:
@@ -185,6 +210,12 @@ def check_options(args: list[str]) -> None:
             status = exit_.code
     if status:
         raise UsageError(f"the trials' options: {said(console.getvalue())}")
+    # The readings too: a split the CSV cannot give (too few rows held out) is refused only once they are read.
+    data = yaml.safe_load(console.getvalue())["data"]
+    try:
+        TemperatureDataModule(**data).load()
+    except UsageError as refused:
+        raise UsageError(f"the trials' options: {refused}") from None
 
 
 def fmt(value: Any) -> str:
@@ -205,13 +236,17 @@ def storage_for(url: str) -> RDBStorage:
             message=r"Argument ``(heartbeat_interval|grace_period|heartbeat_stale_trial_callback)``",
             category=ExperimentalWarning,
         )
-        return RDBStorage(
-            url,
-            engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
-            heartbeat_interval=HEARTBEAT_S,
-            grace_period=3 * HEARTBEAT_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-        )
+        try:
+            return RDBStorage(
+                url,
+                engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=3 * HEARTBEAT_S,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
+        except (SQLAlchemyError, ImportError, ValueError) as error:  # a URL it cannot parse, a driver not installed
+            reason = str(error).splitlines()[0]
+            raise UsageError(f"--storage {url}: {reason}; e.g. sqlite:///lightning_logs/<name>/optuna.db.") from None
 
 
 def run(
@@ -238,7 +273,23 @@ def run(
         if trials is None:
             raise UsageError(f"sampler {sampler}: give the number of trials, e.g. 'trials: 20'.")
     pruned_by = optuna_class(optuna.pruners, (pruner or {}).get("name", "NopPruner"))
-    pruned_by = pruned_by(**{k: v for k, v in (pruner or {}).items() if k != "name"})
+    try:
+        pruned_by = pruned_by(**{k: v for k, v in (pruner or {}).items() if k != "name"})
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"pruner {pruned_by.__name__}: {error}") from None
+    if figure:
+        check_figure(figure, space)
+    # Before anything is written: each option at the ends of its range (every choice of a list), the others at
+    # their first value.
+    reached = {option: reach(option, spec, grid) for option, spec in space.items()}
+    first = {option: ends[0] for option, ends in reached.items()}
+    tried = {json.dumps(first)}
+    check_options([*(args or []), *option_args(first)])
+    for option, ends in reached.items():
+        for value in ends:
+            if json.dumps(point := {**first, option: value}) not in tried:
+                tried.add(json.dumps(point))
+                check_options([*(args or []), *option_args(point)])
     url = storage or f"sqlite:///lightning_logs/{name}/optuna.db"
     study = optuna.create_study(
         study_name=name, storage=storage_for(url), sampler=chosen, pruner=pruned_by, load_if_exists=True
@@ -255,8 +306,6 @@ def run(
         left = trials - len(study.get_trials(deepcopy=False, states=FINISHED))
     if left > 0:
         objective_ = Objective(name, list(args or []), space, objective, grid)
-        first = {option: (points[option] if grid else values(option, spec))[0] for option, spec in space.items()}
-        check_options([*objective_.args, *option_args(first)])
         print(f"Sweep {name}: {left} of {trials} trials to run, study in {url}")
         study.optimize(objective_, callbacks=done, gc_after_trial=True)
     else:
@@ -306,6 +355,17 @@ def optuna_class(module: Any, name: str) -> Any:
     if not isinstance(getattr(module, name, None), type):
         raise UsageError(f"{name}: not a class of {module.__name__}, e.g. {', '.join(module.__all__[:3])}.")
     return getattr(module, name)
+
+
+def check_figure(figure: dict[str, Any], space: dict[str, Any]) -> None:
+    """The sweep file's `figure:` checked before any trial: its options, and `x` and `by` among the varied ones."""
+    try:
+        inspect.signature(draw).bind(None, "name", "objective", **figure)
+    except TypeError as error:
+        raise UsageError(f"figure: {error}; it takes x, by, labels and title.") from None
+    for key in ("x", "by"):
+        if figure[key] not in space:
+            raise UsageError(f"figure: {key} is {figure[key]!r}, not an option of the sweep's space: {list(space)}.")
 
 
 def draw(
