@@ -109,6 +109,22 @@ def test_any_option_value_trains_or_is_refused_in_one_message(tmp_path, monkeypa
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 
 
+# Each shape of param_groups that torch's optimizers have: SGD's keys, no momentum (Adam), no weight decay (LBFGS,
+# Rprop, SparseAdam), no `maximize` (Muon); and a closure (LBFGS), only 2-D (Muon) or only sparse (SparseAdam) weights.
+OPTIMIZERS = ["Adam", "LBFGS", "Muon", "Rprop", "SparseAdam"]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_of_torch_trains_and_is_summarized_or_is_refused_in_one_line(name, cli, capsys):
+    try:
+        m = cli("--model.optimizer", name, "--trainer.max_epochs", "2").metrics
+    except SystemExit as refused:  # SparseAdam and Muon cannot take the line's parameters
+        err = capsys.readouterr().err
+        assert refused.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        return
+    assert m["optimizer"] == name and m["epochs"] == 2
+
+
 # --- Signals at seeded random moments, from the run directory's first file to the last epoch.
 
 

@@ -127,7 +127,7 @@ def step_size_limit(fit: LinearFit | None, optimizer: torch.optim.Optimizer, ful
     plain = type(optimizer) is torch.optim.SGD and all(
         not g["momentum"] and not g["nesterov"] and not g["maximize"] for g in groups
     )
-    decays = {g["weight_decay"] for g in groups}
+    decays = {g.get("weight_decay", 0.0) for g in groups}  # LBFGS and Rprop have none
     if fit is None or fit.curvature is None or not plain or not full_batch or len(decays) != 1:
         return {"stable_lr": None, "condition_number": None, "suggested_lr": None}
     [decay] = decays
