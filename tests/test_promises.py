@@ -21,7 +21,7 @@ from tests.conftest import Run, run_dirs
 from tests.test_resume import ROOT, numbers, resume, start, wait_for
 from thermometer import atomic
 from thermometer.checkpoints import GracefulStop
-from thermometer.cli import main
+from thermometer.cli import main, resume_options
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
 from thermometer.linear import best_line
@@ -190,6 +190,14 @@ def test_options_given_with_a_resume_override_the_saved_ones(cli, capsys):
             main([*args, change, kept])
         assert refused.value.code == 2
         assert "a resumed run keeps the" in capsys.readouterr().err
+    # Resumed again without them, it keeps them: config.yaml holds the first run's values, the checkpoint the latest.
+    main([*args[:-1], "100"])
+    state = torch.load(last, weights_only=True)["optimizer_states"][0]["param_groups"][0]
+    assert state["lr"] == pytest.approx(0.03) and state["momentum"] == 0.5 and first.metrics["epochs"] == 100
+    # And the Resume command of a resumed run repeats the options it was given.
+    given = [*args, "--model.optimizer.lr=0.03"]
+    assert resume_options(given) == ["--trainer.max_epochs", "80", "--model.optimizer.lr", "0.03"]
+    assert resume_options(["fit", "--trainer.max_epochs", "80"]) == []
 
 
 def test_early_stopping_options_given_with_a_resume_override_the_saved_ones(cli):

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+
+from thermometer.console import resume_command
 
 
 class SettledKey:
@@ -206,12 +209,12 @@ class GracefulStop(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.training = False
 
-    def stopped_at_once(self) -> str:
+    def stopped_at_once(self, options: Sequence[str] = ()) -> str:
         """What a second Ctrl-C leaves: the last periodic `last.ckpt` to resume from, if one was written."""
         last = self.run_dir / "checkpoints" / "last.ckpt"
         if not last.is_file():
             return "Stopped at once, before the first checkpoint: nothing to resume."
-        command = f"python scripts/train.py fit --config {self.run_dir / 'config.yaml'} --ckpt_path {last}"
+        command = resume_command(self.run_dir, last, options)
         return f"Stopped at once. Resume:  {command}   (from the last periodic checkpoint)"
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

@@ -160,7 +160,11 @@ class ThermometerCLI(LightningCLI):
         if subcommand != "fit" or not given[subcommand].get("ckpt_path"):
             return
         resumed = self.config[subcommand].model
-        for key in given_model_keys(self.given_args, given[subcommand].get("config") or []):
+        # The run's own config.yaml holds its first values; the checkpoint's are the latest (a resume may have
+        # changed them): only the command line and other config files override the checkpoint.
+        run_config = (Path(given[subcommand].ckpt_path).parent.parent / "config.yaml").resolve()
+        configs = [c for c in given[subcommand].get("config") or [] if Path(str(c)).resolve() != run_config]
+        for key in given_model_keys(self.given_args, configs):
             wanted, kept = given[subcommand].model.get(key), resumed.get(key)
             if wanted == kept:
                 continue
@@ -428,6 +432,26 @@ def device_hint(error: Exception) -> str:
     return ""
 
 
+def resume_options(args: list[str]) -> list[str]:
+    """What the Resume command of a resumed run must repeat: its options beyond the run's config and checkpoint.
+
+    None for a new run: its config.yaml holds all of them.
+    """
+    flat = [part for arg in args for part in (arg.split("=", 1) if arg.startswith("--") else [arg])]
+    if flat[:1] != ["fit"] or "--ckpt_path" not in flat[1:-1]:
+        return []
+    run_config = (Path(flat[flat.index("--ckpt_path") + 1]).parent.parent / "config.yaml").resolve()
+    kept, i = [], 1
+    while i < len(flat):
+        option, value = flat[i], flat[i + 1] if i + 1 < len(flat) else ""
+        if option == "--ckpt_path" or (option == "--config" and Path(value).resolve() == run_config):
+            i += 2
+        else:
+            kept.append(option)
+            i += 1
+    return kept
+
+
 def exit_status(summary: RunSummary, stop: GracefulStop) -> int:
     """0 for a finished run; 1 if its loss diverged; 128 + the signal's number if a signal stopped it."""
     if summary.summary and summary.summary["diverged"]:
@@ -457,6 +481,7 @@ def main(args: list[str] | None = None, name: str | None = None, callbacks: Sequ
     given = sys.argv[1:] if args is None else args
     quiet_console(command)
     summary, stop = RunSummary(), GracefulStop()
+    summary.resume_options = resume_options(given)
     try:
         check_config_files(given)
         cli = ThermometerCLI(
@@ -500,7 +525,7 @@ def main(args: list[str] | None = None, name: str | None = None, callbacks: Sequ
         raise SystemExit(128 + signal.SIGINT) from None
     except SystemExit:
         if stop.twice:  # a second Ctrl-C, on which Lightning exits with status 1
-            print(stop.stopped_at_once(), file=sys.stderr)
+            print(stop.stopped_at_once(summary.resume_options), file=sys.stderr)
             raise SystemExit(128 + stop.signal) from None
         raise
     if status := exit_status(summary, stop):  # the summary has said why: the diagnosis, or how to resume

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,16 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def print_summary(summary: dict[str, Any], run_dir: Path, logs: Path) -> None:
+def resume_command(run_dir: Path, last: str | Path, options: Sequence[str] = ()) -> str:
+    """The command that resumes the run from `last`, with the options this resume was given, if it was one.
+
+    `config.yaml` is the first run's: without them, the next resume would go back to its values.
+    """
+    command = f"python scripts/train.py fit --config {run_dir / 'config.yaml'} --ckpt_path {last}"
+    return " ".join([command, *map(shlex.quote, options)])
+
+
+def print_summary(summary: dict[str, Any], run_dir: Path, logs: Path, options: Sequence[str] = ()) -> None:
     """The summary, the run's files, how to watch it, and how to resume it if it was stopped."""
     where = [
         f"Run:          {run_dir}   ({', '.join(n for n in RUN_FILES if (run_dir / n.rstrip('/')).exists())})",
@@ -73,7 +84,6 @@ def print_summary(summary: dict[str, Any], run_dir: Path, logs: Path) -> None:
         print(f"error: {summary['diverged']}", file=sys.stderr)
         return
     if summary["interrupted"]:
-        config, last = run_dir / "config.yaml", summary["last_checkpoint"]
-        resume = f"python scripts/train.py fit --config {config} --ckpt_path {last}"
+        resume = resume_command(run_dir, summary["last_checkpoint"], options)
         where.append(f"Resume:       {resume}   (continues in {run_dir})")
     print("\n".join(["", *result_lines(summary), *where]))

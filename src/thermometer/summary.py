@@ -209,6 +209,8 @@ class RunSummary(L.Callback):
 
     def __init__(self) -> None:
         self.summary: dict[str, Any] | None = None
+        self.resume_options: list[str] = []
+        """Options to repeat in the Resume command: those given with a resume, beyond its config and checkpoint."""
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.summary = summarize(trainer, pl_module)
@@ -216,7 +218,7 @@ class RunSummary(L.Callback):
             run_dir = Path(trainer.logger.log_dir)  # not trainer.log_dir: it waits for the other processes
             text = json.dumps(finite_or_none(self.summary), indent=2, allow_nan=False) + "\n"
             atomic.write_text(run_dir / "metrics.json", text)
-            print_summary(self.summary, run_dir, Path(trainer.logger.save_dir))
+            print_summary(self.summary, run_dir, Path(trainer.logger.save_dir), self.resume_options)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.summary = None
