@@ -37,6 +37,8 @@ FILES = {
     "list.yaml": "- 1\n- 2\n",
     "itself.yaml": "a: &x [*x]\n",
     "latin1.yaml": b"trainer:\n  max_epochs: 3\n# \xff\n",
+    "fifteen_rows.csv": "t_u,t_c\n" + "".join(f"{i},{2 * i}\n" for i in range(15)),
+    "blocked/lightning_logs": "a file where the runs' directory would be\n",
     "comment_first.csv": "# my readings\nt_u,t_c\n1,2\n3,4\n",
     "trailing_commas.csv": "t_u,t_c\n1,2,\n3,4,\n5,6,\n",
     "bad_value.yaml": "model:\n  net:\n    class_path: Polynomial\n    init_args:\n      degree: two\n",
@@ -163,7 +165,32 @@ CASES = {
     "constant input": (["--data.csv_path", "constant.csv"], "column 't_u' is 5 in every training row"),
     "beyond float32 in the csv": (["--data.csv_path", "beyond_float32.csv"], "1e39 is beyond float32"),
     "targets too large": (["--data.csv_path", "huge_target.csv"], "its squared errors would overflow float32"),
+    "accumulate 0 batches": (["--trainer.accumulate_grad_batches", "0"], "accumulate_grad_batches 0: it counts"),
+    "validate every 0 epochs": (["--trainer.check_val_every_n_epoch", "0"], "check_val_every_n_epoch 0: it counts"),
+    "validate every 5 batches": (["--trainer.val_check_interval", "5"], "an epoch here is a batch or a few"),
+    "overfit_batches": (["--trainer.overfit_batches", "3"], "Lightning swaps in its own sampler"),
+    "no training batches": (["--trainer.limit_train_batches", "0"], "limit_train_batches 0 trains on nothing"),
+    "zero epochs": (["--trainer.max_epochs", "0"], "--trainer.max_epochs 0: give 1 or more"),
+    "min above max epochs": (["--trainer.min_epochs", "9", "--trainer.max_epochs", "5"], "min_epochs 9 is more than"),
+    "negative clipping": (["--trainer.gradient_clip_val", "-1"], "gradient_clip_val -1.0: a norm, 0 or more"),
+    "best is the highest loss": (["--checkpoint.mode", "max"], "--checkpoint.mode max: it watches a loss"),
+    "stop at the highest loss": (["--early_stopping.mode", "max"], "--early_stopping.mode max: it watches a loss"),
+    "a callback monitoring nothing logged": (
+        ["--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.monitor=foo"],
+        "ModelCheckpoint monitors 'foo'; a run logs train/loss",
+    ),
+    "scale 0": (["--model.normalize", "scale", "--model.scale", "0"], "--model.scale 0 makes every reading 0"),
+    "a net without parameters": (["--model.net", "torch.nn.Identity"], "Identity: it has no parameters to learn"),
+    "runs' directory is a file": (["--trainer.default_root_dir", "blocked"], "cannot create the run's directory"),
     # Resuming.
+    "resume on another csv": (
+        ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--data.csv_path", "fifteen_rows.csv"],
+        "the checkpoint was trained on 11 rows",
+    ),
+    "resume to fewer epochs than trained": (
+        ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--trainer.max_epochs", "3"],
+        "--trainer.max_epochs 3: the checkpoint has trained",
+    ),
     "resume with another net": (
         ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--model.net", "MLP"],
         "--model.net thermometer.MLP: a resumed run keeps the net it was trained with (thermometer.Line)",
@@ -217,6 +244,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, default_run: Path) -> Path
     here = tmp_path_factory.mktemp("bad_input")
     shutil.copytree(default_run, here / "lightning_logs" / "default" / "version_0")  # EARLIER's run
     for name, content in FILES.items():
+        (here / name).parent.mkdir(exist_ok=True)
         (here / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     (here / "unreadable.csv").chmod(0)
     torch.save({"state_dict": {}}, here / "foreign.ckpt")

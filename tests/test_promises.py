@@ -85,6 +85,15 @@ option_values = st.one_of(
     st.tuples(st.just("--model.net.init_weight"), st.floats(allow_nan=True).map(repr)),
     st.tuples(st.just("--seed_everything"), st.integers(-(2**40), 2**40).map(str)),
     st.tuples(st.just("--trainer.precision"), st.sampled_from(["16-true", "64-true", "bf16-mixed", "32", "half"])),
+    st.tuples(
+        st.sampled_from(["--trainer.accumulate_grad_batches", "--trainer.check_val_every_n_epoch"]),
+        st.integers(-3, 3).map(str),
+    ),
+    st.tuples(
+        st.sampled_from(["--trainer.val_check_interval", "--trainer.gradient_clip_val", "--model.scale"]),
+        st.one_of(st.floats(-2, 6), st.just(float("nan"))).map(repr),
+    ),
+    st.tuples(st.sampled_from(["--checkpoint.mode", "--early_stopping.mode"]), st.sampled_from(["min", "max", "x"])),
 )
 
 

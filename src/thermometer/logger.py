@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -9,9 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from tensorboard.compat.proto.summary_pb2 import Summary
+from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from thermometer.errors import UsageError
@@ -43,6 +46,22 @@ def choices(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+class FirstEventCreates(SummaryWriter):
+    """torch's `SummaryWriter`, whose events file is created by the first event written, not by the writer.
+
+    Lightning creates the writer as `fit` sets up, before it restores a checkpoint or the data's split: a run
+    refused there would leave an empty events file behind (in a resumed run's directory, one more).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.opening = True
+        super().__init__(*args, **kwargs)
+        self.opening = False
+
+    def _get_file_writer(self) -> Any:
+        return None if self.opening else super()._get_file_writer()
+
+
 class RunLogger(TensorBoardLogger):
     """Lightning's `TensorBoardLogger`, claiming its `version_N` directory by creating it, and writing hparams lean.
 
@@ -62,19 +81,38 @@ class RunLogger(TensorBoardLogger):
         self.step: int | None = None
         self.logged_at = 0.0
 
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> SummaryWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = FirstEventCreates(log_dir=self.log_dir, **self._kwargs)
+        return self._experiment
+
     def _get_next_version(self) -> int:
         version = super()._get_next_version()
         if rank_zero_only.rank != 0:  # other processes are told rank 0's directory
             return version
-        os.makedirs(self.root_dir, exist_ok=True)
         while True:
             try:
+                os.makedirs(self.root_dir, exist_ok=True)
                 os.mkdir(os.path.join(self.root_dir, f"version_{version}"))
             except FileExistsError:
+                if not os.path.isdir(self.root_dir):
+                    raise self.unwritable(FileExistsError(errno.EEXIST, "a file is in the way")) from None
                 version += 1
                 continue
+            except OSError as error:  # not a directory, read-only, no space, a name too long
+                raise self.unwritable(error) from None
             self.claim(os.path.join(self.root_dir, f"version_{version}"))
             return version
+
+    def unwritable(self, error: OSError) -> UsageError:
+        """The message for a run directory that cannot be made."""
+        return UsageError(
+            f"{self.root_dir}: cannot create the run's directory there ({error.strerror.lower()}); run from a "
+            "directory you can write to, or give --trainer.default_root_dir."
+        )
 
     def claim(self, run_dir: str | None = None) -> None:
         """Hold the run directory while this process lives (an advisory lock the system drops when it ends).

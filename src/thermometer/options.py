@@ -13,6 +13,8 @@ from thermometer.errors import UsageError
 FLOAT32_MAX = 3.4028234663852886e38
 INT64_MAX = 2**63 - 1
 SEED_MAX = 2**32 - 1  # Lightning's seed_everything, as numpy takes it
+LOGGED = [f"{stage}/{name}" for stage in ("train", "val") for name in ("loss", "mae", "r2")]
+"""What a run logs each epoch, which a callback may monitor."""
 
 
 def check(config: Any, subcommand: str) -> None:
@@ -58,3 +60,45 @@ def check(config: Any, subcommand: str) -> None:
         )
     if trainer.get("devices") in (0, "0"):
         raise UsageError("--trainer.devices 0: a run needs 1 or more, e.g. --trainer.devices 1 (or leave it out).")
+    if subcommand == "fit":
+        check_fit(config)
+
+
+def check_fit(config: Any) -> None:
+    """The training loop's options: counts Lightning would divide by, and settings that make a run say nothing."""
+    trainer = config.trainer
+    for option in ("accumulate_grad_batches", "check_val_every_n_epoch"):
+        if trainer.get(option) is not None and trainer.get(option) < 1:
+            raise UsageError(f"--trainer.{option} {trainer.get(option)}: it counts, so it must be 1 or more.")
+    interval = trainer.get("val_check_interval")
+    if interval is not None and not 0 < interval <= 1:
+        raise UsageError(
+            f"--trainer.val_check_interval {interval}: an epoch here is a batch or a few; validate every epoch "
+            "(leave it out) or every few with --trainer.check_val_every_n_epoch."
+        )
+    if trainer.get("overfit_batches"):
+        raise UsageError(
+            "--trainer.overfit_batches: Lightning swaps in its own sampler, which the readings' batches do not take; "
+            "to fit a few rows, give a CSV of them with --data.csv_path."
+        )
+    if trainer.get("limit_train_batches") in (0, 0.0):
+        raise UsageError("--trainer.limit_train_batches 0 trains on nothing; leave it out.")
+    epochs, least = trainer.get("max_epochs"), trainer.get("min_epochs")
+    if epochs is not None and (epochs == 0 or epochs < -1):
+        raise UsageError(f"--trainer.max_epochs {epochs}: give 1 or more (or -1 to train until stopped).")
+    if least is not None and epochs not in (None, -1) and least > epochs:
+        raise UsageError(f"--trainer.min_epochs {least} is more than --trainer.max_epochs {epochs}.")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and not clip >= 0:
+        raise UsageError(f"--trainer.gradient_clip_val {clip}: a norm, 0 or more (0 or leaving it out: no clipping).")
+    for option in ("early_stopping", "checkpoint"):
+        if config[option].mode != "min":
+            raise UsageError(f"--{option}.mode {config[option].mode}: it watches a loss, best when lowest: min.")
+    callbacks = trainer.get("callbacks") or []
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+        monitor = (callback.get("init_args") or {}).get("monitor") if hasattr(callback, "get") else None
+        if monitor is not None and monitor not in LOGGED:
+            name = str(callback.get("class_path")).rsplit(".", 1)[-1]
+            raise UsageError(f"--trainer.callbacks {name} monitors {monitor!r}; a run logs {', '.join(LOGGED)}.")
+    if config.model.normalize == "scale" and not config.model.scale:
+        raise UsageError("--model.scale 0 makes every reading 0: nothing can be learned. Give e.g. 0.1.")

@@ -106,6 +106,8 @@ class Thermometer(L.LightningModule):
         if not isinstance(t_p, torch.Tensor) or t_p.shape != (3,):
             shape = tuple(t_p.shape) if isinstance(t_p, torch.Tensor) else type(t_p).__name__
             raise UsageError(f"{name}: returns {shape} for 3 rows; a net must return (batch,) or (batch, 1).")
+        if not any(p.requires_grad for p in self.net.parameters()):
+            raise UsageError(f"{name}: it has no parameters to learn; give a net with weights, e.g. --model.net MLP.")
         if not all(torch.isfinite(p).all() for p in self.net.parameters()):
             raise UsageError(f"{name}: its initial weights are not all finite numbers; float32 holds up to ±3.4e38.")
 
