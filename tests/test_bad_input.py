@@ -39,6 +39,8 @@ FILES = {
     "latin1.yaml": b"trainer:\n  max_epochs: 3\n# \xff\n",
     "fifteen_rows.csv": "t_u,t_c\n" + "".join(f"{i},{2 * i}\n" for i in range(15)),
     "blocked/lightning_logs": "a file where the runs' directory would be\n",
+    "offset.csv": "t_u,t_c\n" + "".join(f"{1e8 + i * 0.7!r},{i}\n" for i in range(12)),
+    "two_rows.csv": "t_u,t_c\n1,2\n3,4\n",
     "comment_first.csv": "# my readings\nt_u,t_c\n1,2\n3,4\n",
     "trailing_commas.csv": "t_u,t_c\n1,2,\n3,4,\n5,6,\n",
     "bad_value.yaml": "model:\n  net:\n    class_path: Polynomial\n    init_args:\n      degree: two\n",
@@ -182,6 +184,15 @@ CASES = {
     "scale 0": (["--model.normalize", "scale", "--model.scale", "0"], "--model.scale 0 makes every reading 0"),
     "a net without parameters": (["--model.net", "torch.nn.Identity"], "Identity: it has no parameters to learn"),
     "runs' directory is a file": (["--trainer.default_root_dir", "blocked"], "cannot create the run's directory"),
+    "no input columns": (["--data.input_columns", "[]"], "--data.input_columns is empty"),
+    "no such strategy": (["--trainer.strategy", "foo"], "the trainer's options: You selected an invalid strategy"),
+    "no checkpoints": (["--trainer.enable_checkpointing", "false"], "--trainer.enable_checkpointing false: a run's"),
+    "readings beyond float32's digits": (["--data.csv_path", "offset.csv"], "Subtract an offset in the CSV"),
+    "too few rows to split": (["--data.csv_path", "two_rows.csv"], "2 row(s) cannot be split"),
+    "a net given to validate": (
+        ["validate", "--ckpt_path", EARLIER, "--model.net", "MLP"],
+        "--model.net: validate, test and predict use the checkpoint's net",
+    ),
     # Resuming.
     "resume on another csv": (
         ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--data.csv_path", "fifteen_rows.csv"],

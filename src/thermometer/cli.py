@@ -113,6 +113,8 @@ class ThermometerCLI(LightningCLI):
         except (TypeError, ValueError, RuntimeError, OverflowError) as error:  # from a net's own __init__
             if isinstance(error, UsageError):
                 raise
+            if getattr(self, "model", None) is not None:  # the net was built: the trainer's options
+                raise UsageError(f"the trainer's options: {error}") from None
             net = self.config[self.subcommand].model.net
             name = net.class_path if isinstance(net, Namespace) else type(net).__name__
             hint = " (a number beyond float32's ±3.4e38?)" if "overflow" in str(error) else ""
@@ -126,6 +128,12 @@ class ThermometerCLI(LightningCLI):
                 warnings.filterwarnings("ignore", message="LightningCLI's args parameter", category=UserWarning)
                 self.parse_arguments(parser, [arg for arg in self.given_args if arg not in printing])
             self.given_args = list(sys.argv[1:] if args is None else args)
+        evaluating = next((a for a in self.given_args if a in SUBCOMMANDS), "fit") != "fit"
+        if evaluating and (model := next((a for a in self.given_args if a.startswith("--model.")), None)):
+            raise UsageError(
+                f"{model.split('=')[0]}: validate, test and predict use the checkpoint's net, normalisation and "
+                "weights as trained; leave the --model options out."
+            )
         super().parse_arguments(parser, args)
         # Mistakes end here, before LightningCLI reads a checkpoint (a traceback if it is no checkpoint) and before
         # any trainer or run directory exists.

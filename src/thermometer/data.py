@@ -25,6 +25,8 @@ BOOK_READINGS = resources.files("thermometer") / "readings.csv"
 """The chapter's eleven readings: unknown units `t_u` and Celsius `t_c`."""
 FULL_BATCH_ROWS = 1_000_000
 """Up to this many training rows, a step takes them all by default, as the book does."""
+RESOLVED = 1e-5
+"""An input must span this share of its magnitude: float32 then still tells about a hundred readings apart."""
 SQUARE_MAX = 1e18
 """Largest target magnitude: its square, 1e36, is still within float32's 3.4e38."""
 BIG_DATA_BATCH = 262_144
@@ -235,6 +237,8 @@ class TemperatureDataModule(L.LightningDataModule):
         predict_readings: list[float] | None = None,
     ) -> None:
         super().__init__()
+        if not input_columns:
+            raise UsageError("--data.input_columns is empty: name the reading columns, e.g. [t_u].")
         if not 0 <= val_fraction < 1:
             raise UsageError(f"val_fraction is {val_fraction}; it must be in [0, 1). Set --data.val_fraction.")
         if batch_size is not None and batch_size < 1:
@@ -303,6 +307,12 @@ class TemperatureDataModule(L.LightningDataModule):
         """Refuse readings nothing can be learned from: a constant input, or targets whose squares overflow float32."""
         low, high = self.train_inputs.amin(dim=0), self.train_inputs.amax(dim=0)
         for column, lowest, highest in zip(self.input_columns, low.tolist(), high.tolist(), strict=True):
+            if lowest != highest and highest - lowest < RESOLVED * max(abs(lowest), abs(highest)):
+                raise UsageError(
+                    f"{self.source}: column {column!r} spans only {highest - lowest:.3g} around {highest:.7g}: "
+                    "float32, the readings' type, keeps about 7 digits, too few to tell its readings apart. "
+                    f"Subtract an offset in the CSV (e.g. {column} - {lowest:.7g})."
+                )
             if lowest == highest:
                 raise UsageError(
                     f"{self.source}: column {column!r} is {lowest:g} in every training row: nothing can be learned "
@@ -323,6 +333,11 @@ class TemperatureDataModule(L.LightningDataModule):
         permutation.
         """
         n_val = int(self.val_fraction * rows)
+        if self.val_fraction > 0 and n_val < 2 and rows < 4:
+            raise UsageError(
+                f"{self.source}: {rows} row(s) cannot be split: validation needs 2 and training 2. Train on all of "
+                "them with --data.val_fraction 0."
+            )
         if self.val_fraction > 0 and n_val < 2:
             raise UsageError(
                 f"{self.source}: val_fraction {self.val_fraction} of {rows} rows holds out {n_val}; validation "

@@ -58,6 +58,11 @@ def check(config: Any, subcommand: str) -> None:
             f"--trainer.precision {trainer.precision}: the readings are float32 and the CPU has no fast float16; "
             "leave it out (32-true), or use bf16-mixed."
         )
+    if trainer.get("enable_checkpointing") is False:
+        raise UsageError(
+            "--trainer.enable_checkpointing false: a run's best and last checkpoints are what validate, test, "
+            "predict and a resume start from; leave it out."
+        )
     if trainer.get("devices") in (0, "0"):
         raise UsageError("--trainer.devices 0: a run needs 1 or more, e.g. --trainer.devices 1 (or leave it out).")
     if subcommand == "fit":
