@@ -2,9 +2,14 @@
 
 import fcntl
 import hashlib
+import importlib
 import json
+import multiprocessing
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,3 +89,63 @@ def finished_run(shared: Path) -> Callable[..., Path]:
 def default_run(finished_run: Callable[..., Path]) -> Path:
     """`python scripts/train.py`, once, for the tests that only read what it wrote: its run directory."""
     return finished_run()
+
+
+# --- Scripts in processes of their own, for the tests that signal or kill them. Each is forked from a server that
+# has imported the project once (multiprocessing's forkserver): a `python scripts/train.py` costs seconds of
+# imports, which would be most of such a test. The forked process runs what the script runs, from `main` on.
+
+SERVER = multiprocessing.get_context("forkserver")
+SERVER.set_forkserver_preload(["thermometer.cli", "thermometer.sweep"])
+
+
+def _script(entry: str, argv: list[str], cwd: str, out: str, err: str) -> None:
+    """In the forked process: `python scripts/<x>.py args` in `cwd`, its console into the files `out` and `err`."""
+    os.chdir(cwd)
+    for fd, path in ((1, out), (2, err)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a script (the server ignores Ctrl-C)
+    sys.argv = argv
+    module, function = entry.split(":")
+    getattr(importlib.import_module(module), function)()
+
+
+class Script:
+    """A script run in a process of its own, as `subprocess.Popen` would run it (the parts the tests use)."""
+
+    def __init__(self, entry: str, script: str, args: list[str], cwd: Path) -> None:
+        console = Path(tempfile.mkdtemp(prefix="console-"))
+        self.out, self.err = console / "out", console / "err"
+        argv = [str(Path(__file__).parents[1] / "scripts" / script), *args]
+        self.process = SERVER.Process(target=_script, args=(entry, argv, str(cwd), str(self.out), str(self.err)))
+        self.process.start()
+        self.pid = self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired(str(self.process), timeout)
+        return self.out.read_text(), self.err.read_text()
+
+
+def train_script(args: list[str], cwd: Path) -> Script:
+    """`python scripts/train.py args` in `cwd`, started now."""
+    return Script("thermometer.cli:main", "train.py", args, cwd)
+
+
+def sweep_script(args: list[str], cwd: Path) -> Script:
+    """`python scripts/sweep.py args` in `cwd`, started now."""
+    return Script("thermometer.sweep:main", "sweep.py", args, cwd)

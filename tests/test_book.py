@@ -7,8 +7,6 @@ where float32 may differ (the reference says so).
 """
 
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.book import T_C
-from tests.conftest import Run
+from tests.conftest import Run, train_script
 from thermometer.cli import main
 from thermometer.data import TemperatureDataModule
 
@@ -37,16 +35,11 @@ def curve(run_dir: Path, tag: str) -> dict[int, float]:
 
 
 def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), *book_config("01_diverge")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = train_script(book_config("01_diverge"), tmp_path)
+    stdout, stderr = done.communicate(timeout=120)
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    [diagnosis] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in stderr
+    [diagnosis] = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert diagnosis.startswith("error: training diverged: train/loss became inf at epoch 11 (last finite 9.09"), (
         diagnosis
     )
@@ -55,7 +48,7 @@ def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):
     for remedy in ("--model.normalize standardize", "--model.optimizer Adam"):
         assert remedy in diagnosis
     run = tmp_path / "lightning_logs" / "01_diverge" / "version_0"
-    assert "Run:          lightning_logs/01_diverge/version_0" in done.stdout
+    assert "Run:          lightning_logs/01_diverge/version_0" in stdout
     m = Run(run).metrics
     assert m["epochs"] == 11
     assert m["stop_reason"] == "diverged: train/loss became inf at epoch 11"

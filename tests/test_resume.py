@@ -4,8 +4,6 @@ import json
 import random
 import shlex
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import Run
+from tests.conftest import Run, Script, train_script
 from thermometer.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -26,12 +24,12 @@ def numbers(m: dict) -> list[float]:
     return [*m["weight"], *ended, *m["trained"]["weight"], m["trained"]["bias"]]
 
 
-def start(args: list[str], cwd: Path) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *args]
-    return subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start(args: list[str], cwd: Path) -> Script:
+    """`python scripts/train.py args` in `cwd`, in a process of its own (forked from one that imported it)."""
+    return train_script(args, cwd)
 
 
-def wait_for(path: Path, process: subprocess.Popen) -> None:
+def wait_for(path: Path, process: Script) -> None:
     """Until `path` exists (the run has reached that point), or fail if the run ended first."""
     deadline = time.monotonic() + 120
     while not path.exists():

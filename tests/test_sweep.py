@@ -2,8 +2,6 @@
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from tests.conftest import Script, sweep_script
 from thermometer.cli import main as train
 from thermometer.sweep import main as sweep
 
@@ -89,9 +88,9 @@ def test_pruning_stops_a_diverging_trial_and_a_hopeless_one(tmp_path, monkeypatc
     assert metrics["epochs"] == 5  # as soon as the warm-up (n_warmup_steps) is over
 
 
-def start_sweep(directory: Path, path: Path) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), "--config", str(path)]
-    return subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_sweep(directory: Path, path: Path) -> Script:
+    """`python scripts/sweep.py --config path` in `directory`, in a process of its own."""
+    return sweep_script(["--config", str(path)], directory)
 
 
 def wait_for(condition, timeout: float = 120) -> None:

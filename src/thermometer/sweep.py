@@ -10,6 +10,7 @@ sweep resumes where it stopped, and several workers (processes, or machines shar
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import inspect
 import io
 import itertools
@@ -225,8 +226,19 @@ def fmt(value: Any) -> str:
 
 def storage_for(url: str) -> RDBStorage:
     """The study's database, with heartbeats: a trial of a killed worker is failed after 3 silent beats and retried."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if not url.startswith("sqlite:///"):
+        return heartbeat_storage(url)
+    database = Path(url.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    # Workers started at the same moment would each create the tables (Optuna does not guard that step): one at a
+    # time, and the next finds them made.
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return heartbeat_storage(url)
+
+
+def heartbeat_storage(url: str) -> RDBStorage:
+    """`RDBStorage` of `url`, or one line saying why it cannot be opened."""
     with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.8; the pinned version fixes them
         warnings.filterwarnings(
             "ignore", message=r"RetryHeartbeatStaleTrialCallback is experimental", category=ExperimentalWarning
