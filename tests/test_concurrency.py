@@ -1,15 +1,8 @@
 """Runs started at the same moment in the same directory each get their own run directory."""
 
-import json
-import multiprocessing
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from thermometer.cli import main
+from tests.conftest import train_script
 from thermometer.logger import RunLogger
 
 
@@ -22,38 +15,16 @@ def test_two_loggers_choosing_at_once_claim_different_versions(tmp_path):
     first.finalize("success"), second.finalize("success")  # each held its directory until its run ended
 
 
-def train_py(n: int, args: list[str]) -> None:
-    """In a process of its own: what `python scripts/train.py args` runs, its console in console/<n>.out and .err."""
-    for fd, stream in ((1, "out"), (2, "err")):
-        os.dup2(os.open(f"console/{n}.{stream}", os.O_WRONLY | os.O_CREAT, 0o644), fd)
-    sys.argv = ["train.py", *args]
-    main()
-
-
 def test_eight_runs_started_together_all_complete_in_their_own_directories(tmp_path):
-    # Eight processes forked at one moment from one that has imported Lightning (this file, run as a script
-    # below): the race of eight `python scripts/train.py` started together, tighter (no seconds of imports spread
-    # their starts), for the cost of one import.
-    command = [sys.executable, __file__, "8", "--trainer.max_epochs", "3"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    errors = [(tmp_path / "console" / f"{n}.err").read_text()[-500:] for n in range(8)]
-    assert json.loads(done.stdout) == [0] * 8, errors  # each process's exit status
+    # Eight processes forked at one moment from one that has imported Lightning: the race of eight
+    # `python scripts/train.py` started together, tighter (no seconds of imports spread their starts).
+    runs = [train_script(["--trainer.max_epochs", "3"], tmp_path) for _ in range(8)]
+    consoles = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0] * 8, [err[-500:] for _, err in consoles]
     run_dirs = sorted((tmp_path / "lightning_logs" / "default").iterdir())
     assert [d.name for d in run_dirs] == [f"version_{n}" for n in range(8)]
     for run_dir in run_dirs:
         assert (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file()
-    lines = [line for n in range(8) for line in (tmp_path / "console" / f"{n}.out").read_text().splitlines()]
+    lines = [line for out, _ in consoles for line in out.splitlines()]
     printed = sorted(line.split()[1] for line in lines if line.startswith("Run:"))
     assert printed == [f"lightning_logs/default/version_{n}" for n in range(8)]  # each run reports its own directory
-
-
-if __name__ == "__main__":  # python tests/test_concurrency.py N ARGS...: N runs forked together, their exit statuses
-    Path("console").mkdir()
-    fork = multiprocessing.get_context("fork")  # safe: this process has only imported modules
-    runs = [fork.Process(target=train_py, args=(n, sys.argv[2:])) for n in range(int(sys.argv[1]))]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join()
-    print(json.dumps([run.exitcode for run in runs]))

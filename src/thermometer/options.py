@@ -76,7 +76,8 @@ def check_fit(config: Any) -> None:
         if trainer.get(option) is not None and trainer.get(option) < 1:
             raise UsageError(f"--trainer.{option} {trainer.get(option)}: it counts, so it must be 1 or more.")
     interval = trainer.get("val_check_interval")
-    if interval is not None and not 0 < interval <= 1:
+    # A time ("00:00:01:00") is parsed by Lightning only as fit begins; a count or share must be at most an epoch.
+    if isinstance(interval, str) or (interval is not None and not 0 < interval <= 1):
         raise UsageError(
             f"--trainer.val_check_interval {interval}: an epoch here is a batch or a few; validate every epoch "
             "(leave it out) or every few with --trainer.check_val_every_n_epoch."
