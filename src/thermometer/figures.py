@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,19 +46,32 @@ def pixels(figure: Figure) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def add_image(writer: Any, tag: str, rgb: np.ndarray, step: int) -> None:
-    """An RGB image into TensorBoard, encoded once as a quickly compressed PNG.
+class PNG(bytes):
+    """An RGB image encoded once as a quickly compressed PNG, for the run directory and TensorBoard alike.
 
     `SummaryWriter.add_image` converts the pixels to floats and back and compresses at PIL's default level: 20 ms a
     frame of the fit, more than ten epochs of the eleven readings; this takes about 9.
     """
-    from PIL import Image
+
+    height: int
+    width: int
+
+    @classmethod
+    def of(cls, rgb: np.ndarray) -> PNG:
+        from PIL import Image
+
+        encoded = io.BytesIO()
+        Image.fromarray(rgb).save(encoded, format="PNG", compress_level=1)
+        png = cls(encoded.getvalue())
+        png.height, png.width = rgb.shape[:2]
+        return png
+
+
+def add_image(writer: Any, tag: str, png: PNG, step: int) -> None:
+    """An encoded image into TensorBoard's images tab."""
     from tensorboard.compat.proto.summary_pb2 import Summary
 
-    png = io.BytesIO()
-    Image.fromarray(rgb).save(png, format="PNG", compress_level=1)
-    height, width, channels = rgb.shape
-    image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png.getvalue())
+    image = Summary.Image(height=png.height, width=png.width, colorspace=3, encoded_image_string=bytes(png))
     writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 
@@ -267,6 +281,8 @@ class Figures(L.Callback):
         self.fit: FitFigure | None = None
         self.linear: LinearFit | None = None
         self.drawn = -1
+        self.encoder: ThreadPoolExecutor | None = None
+        self.last_frame: Future[PNG] | None = None
 
     def due(self, epoch: int) -> bool:
         """Whether the fit is drawn after this epoch."""
@@ -318,18 +334,20 @@ class Figures(L.Callback):
         if self.fit is None:
             return
         epochs, run_dir = trainer.current_epoch, Path(trainer.logger.log_dir)  # rank 0 only
-        from matplotlib.image import imsave
-
         if self.drawn != epochs:
             self.draw_fit(trainer, pl_module, epochs)
-        atomic.replace(run_dir / "fit.png", lambda file: imsave(file, self.last_frame, format="png"), mode="wb")
+        last_frame = self.last_frame.result()  # the frames before it are in TensorBoard too, then
+        atomic.replace(run_dir / "fit.png", lambda file: file.write(last_frame), mode="wb")
         if self.path:
-            landscape = pixels(self.landscape(trainer, pl_module))  # rendered once, for the PNG and TensorBoard
-            atomic.replace(
-                run_dir / "loss_landscape.png", lambda file: imsave(file, landscape, format="png"), mode="wb"
-            )
+            landscape = PNG.of(pixels(self.landscape(trainer, pl_module)))  # once, for the file and TensorBoard
+            atomic.replace(run_dir / "loss_landscape.png", lambda file: file.write(landscape), mode="wb")
             for experiment in tensorboard_writers(trainer):
                 add_image(experiment, f"{VIEWS}/loss_landscape", landscape, epochs)
+
+    def teardown(self, trainer: L.Trainer, pl_module: Any, stage: str) -> None:
+        if self.encoder is not None:
+            self.encoder.shutdown(wait=True)  # a frame of a run stopped by an error still reaches TensorBoard
+            self.encoder = None
 
     def subsample(self, rows: int) -> torch.Tensor:
         """At most `max_points` row numbers, evenly spread (the rows of a split are already in random order)."""
@@ -363,10 +381,21 @@ class Figures(L.Callback):
             curve, predicted = pl_module(self.xs).numpy(), pl_module(self.readings).numpy()
         when = "Start" if epoch == 0 else f"After {epoch} epoch{'s' if epoch > 1 else ''}"
         learned = self.title(trainer, pl_module)
-        self.last_frame = self.fit.draw(curve, predicted, f"{when}: {learned}")
-        for experiment in tensorboard_writers(trainer):
-            add_image(experiment, f"{VIEWS}/fit", self.last_frame, epoch)
+        frame = self.fit.draw(curve, predicted, f"{when}: {learned}")
+        if self.encoder is None:
+            # PNG compression releases the GIL: on a second core it costs the epochs nothing. One thread, so the
+            # frames reach TensorBoard in order.
+            self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frames")
+        self.last_frame = self.encoder.submit(self.publish, frame, epoch, tensorboard_writers(trainer))
         self.drawn = epoch
+
+    @staticmethod
+    def publish(frame: np.ndarray, epoch: int, writers: list[Any]) -> PNG:
+        """A frame of the fit encoded (off the training thread), into TensorBoard at its epoch."""
+        png = PNG.of(frame)
+        for experiment in writers:
+            add_image(experiment, f"{VIEWS}/fit", png, epoch)
+        return png
 
     @staticmethod
     def title(trainer: L.Trainer, pl_module: Any) -> str:

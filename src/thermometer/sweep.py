@@ -390,15 +390,14 @@ def draw(
     title: str | None = None,
 ) -> Path:
     """The sweep's figure into `lightning_logs/<name>/<name>.png` and TensorBoard (`lightning_logs/<name>/sweep`)."""
-    from matplotlib.image import imsave
     from torch.utils.tensorboard import SummaryWriter
 
-    from thermometer.figures import add_image, pixels, sweep_figure
+    from thermometer.figures import PNG, add_image, pixels, sweep_figure
 
     finished = study.get_trials(deepcopy=False, states=FINISHED)
-    image = pixels(sweep_figure(finished, x, by, objective, labels or {}, title))
+    image = PNG.of(pixels(sweep_figure(finished, x, by, objective, labels or {}, title)))
     path = Path("lightning_logs", name, f"{name}.png")
-    atomic.replace(path, lambda file: imsave(file, image, format="png"), mode="wb")
+    atomic.replace(path, lambda file: file.write(image), mode="wb")
     with SummaryWriter(str(path.parent / "sweep")) as writer:
         add_image(writer, f"sweep/{name}", image, len(finished))  # before views/, by name
     print(f"Figure:       {path}")
