@@ -1,14 +1,13 @@
 """Several processes (DDP on the CPU): one run directory, one summary, the same optimum as one process."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import train_script
 from thermometer.data import TemperatureDataModule
 from thermometer.linear import best_line
 
@@ -18,13 +17,13 @@ DDP = ["--config", str(ROOT / "configs" / "presets" / "ddp.yaml")]
 
 def train(args: list[str], cwd: Path) -> tuple[dict, str, str]:
     """`python scripts/train.py --config configs/presets/ddp.yaml ...`: its metrics.json, stdout and stderr."""
-    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *DDP, *args]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = train_script([*DDP, *args], cwd)  # process 0, forked; Lightning starts process 1 as a script
+    stdout, stderr = done.communicate(timeout=300)
+    assert done.returncode == 0, stderr[-2000:]
     runs = list((cwd / "lightning_logs").glob("*/*"))
     assert [run.relative_to(cwd).as_posix() for run in runs] == ["lightning_logs/ddp/version_0"]  # one for both
     assert (runs[0] / "config.yaml").is_file() and (runs[0] / "checkpoints" / "best.ckpt").is_file()
-    return json.loads((runs[0] / "metrics.json").read_text()), done.stdout, done.stderr
+    return json.loads((runs[0] / "metrics.json").read_text()), stdout, stderr
 
 
 def test_two_processes_on_the_book_readings_learn_what_one_does(tmp_path, default_run):
