@@ -11,7 +11,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from tests.book import BOOK_TRAIN_ROWS, T_U
+from tests.conftest import Run
 from thermometer.cli import main
+from thermometer.summary import NUMBERS
 
 ROOT = Path(__file__).parents[1]
 SCALARS = ["train/loss", "train/mae", "train/r2", "val/loss", "val/mae", "val/r2"]
@@ -234,3 +236,8 @@ def test_script_from_another_directory_fits_with_a_clean_console(tmp_path):
     console = done.stdout + done.stderr
     for noise in ("Warning", "warn", "Tip", "Traceback"):
         assert noise not in console
+
+
+def test_the_numbers_a_sweep_can_optimize_are_numbers_of_metrics_json(default_run):
+    m = Run(default_run).metrics
+    assert all(isinstance(m[key], int | float) for key in NUMBERS)

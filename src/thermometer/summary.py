@@ -136,6 +136,10 @@ def step_size_limit(fit: LinearFit | None, optimizer: torch.optim.Optimizer, ful
     return {"stable_lr": stable, "condition_number": condition, "suggested_lr": suggested}
 
 
+NUMBERS = ("train_loss", "val_loss", "best_loss", "best_epoch", "epochs", "bias", "lr", "stable_lr", "suggested_lr")
+"""The keys of `metrics.json` whose values are single numbers (null where they do not apply): a sweep's objectives."""
+
+
 def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
     """Everything `metrics.json` holds; a key that does not apply to this net is null."""
     data = trainer.datamodule

@@ -40,6 +40,7 @@ from thermometer.checkpoints import GracefulStop
 from thermometer.cli import main as train
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
+from thermometer.summary import NUMBERS
 
 DIVERGING = 10
 """A trial whose monitored loss rises to 10x its first epoch's is diverging: pruned at once."""
@@ -289,6 +290,8 @@ def run(
         pruned_by = pruned_by(**{k: v for k, v in (pruner or {}).items() if k != "name"})
     except (TypeError, ValueError) as error:
         raise UsageError(f"pruner {pruned_by.__name__}: {error}") from None
+    if objective not in NUMBERS:
+        raise UsageError(f"objective {objective}: not a number of metrics.json; choose one of {', '.join(NUMBERS)}.")
     if figure:
         check_figure(figure, space)
     # Before anything is written: each option at the ends of its range (every choice of a list), the others at
