@@ -185,6 +185,8 @@ CASES = {
     "a net without parameters": (["--model.net", "torch.nn.Identity"], "Identity: it has no parameters to learn"),
     "runs' directory is a file": (["--trainer.default_root_dir", "blocked"], "cannot create the run's directory"),
     "no input columns": (["--data.input_columns", "[]"], "--data.input_columns is empty"),
+    "degree beyond float32": (["--model.net", "Polynomial", "--model.net.degree", "300"], "degree is 300; it must be"),
+    "lr null": (["--model.optimizer.lr", "null"], "--model.optimizer.lr null: a learning rate is a positive number"),
     "no such strategy": (["--trainer.strategy", "foo"], "the trainer's options: You selected an invalid strategy"),
     "no checkpoints": (["--trainer.enable_checkpointing", "false"], "--trainer.enable_checkpointing false: a run's"),
     "readings beyond float32's digits": (["--data.csv_path", "offset.csv"], "Subtract an offset in the CSV"),

@@ -71,3 +71,9 @@ def test_a_converged_run_is_not_diagnosed(default_run):
 
     m = Run(default_run).metrics
     assert m["overfitting"] is m["not_converged"] is m["diverged"] is None
+
+
+def test_a_limit_no_float32_step_can_keep_under_is_not_offered_as_a_learning_rate():
+    said = diagnosis.cure("SGD", 0.2, "none", stable_lr=2.3e-229, condition_number=math.inf, suggested_lr=2e-229)
+    assert "--model.optimizer.lr 2e-229" not in said and "below any useful learning rate" in said
+    assert "--model.normalize standardize" in said

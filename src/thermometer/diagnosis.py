@@ -93,6 +93,10 @@ def valley(condition_number: float) -> str:
     return f"valley {condition_number:.5g}× steeper one way than the other"
 
 
+TINIEST_LR = 1e-20
+"""A learning rate below this moves float32 weights of order 1 not at all (their spacing is about 1e-7)."""
+
+
 def cure(
     optimizer: str,
     lr: float,
@@ -105,7 +109,9 @@ def cure(
 
     Where the learning rate's limit is known (`stable_lr`, 2/λ_max), the first cure is a rate below it.
     """
-    if stable_lr is not None and lr >= stable_lr:
+    if stable_lr is not None and lr >= stable_lr and stable_lr < TINIEST_LR:  # no step float32 takes is that small
+        cures = [f"the limit 2/λ_max = {stable_lr:.4g} is below any useful learning rate: reshape the net's inputs"]
+    elif stable_lr is not None and lr >= stable_lr:
         cures = [
             f"lower the learning rate below its limit 2/λ_max = {stable_lr:.4g} (--model.optimizer.lr {suggested_lr:g})"
         ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from thermometer.errors import UsageError
+
 CHUNK_ROWS = 262_144
 """Rows converted to float64 at a time, so that millions of readings never need a float64 copy of them all."""
 
@@ -31,6 +33,8 @@ def least_squares(
     for start in chunks:
         rows = slice(start, start + CHUNK_ROWS)
         columns = features(inputs[rows].double())
+        if not torch.isfinite(columns).all():
+            raise UsageError("the net's features of the training readings overflow; lower its degree or normalize.")
         ones = torch.ones(len(columns), 1, dtype=torch.float64)
         chunk = torch.cat([columns, ones, targets[rows].double()[:, None]], dim=1)
         system = chunk if system is None else torch.cat([system, chunk])

@@ -58,8 +58,11 @@ class Polynomial(Line):
     """
 
     def __init__(self, n_inputs: int = 1, degree: int = 2, init_weight: float = 1.0, init_bias: float = 0.0) -> None:
-        if degree < 1:
-            raise ValueError(f"degree is {degree}; it must be 1 or more. Set --model.net.degree.")
+        if not 1 <= degree <= 60:
+            raise ValueError(
+                f"degree is {degree}; it must be 1 to 60 (a standardised reading of 4 to the power 64 is beyond "
+                "float32). Set --model.net.degree."
+            )
         self.degree = degree
         super().__init__(n_inputs, init_weight, init_bias)
 

@@ -22,7 +22,10 @@ def check(config: Any, subcommand: str) -> None:
     for name, value in (config.model.optimizer.get("init_args") or {}).items():
         if isinstance(value, int | float) and not isinstance(value, bool) and not abs(value) < FLOAT32_MAX:
             raise UsageError(f"--model.optimizer.{name} {value:g}: beyond float32, the weights' type (±3.4e38).")
-    lr = (config.model.optimizer.get("init_args") or {}).get("lr")
+    arguments = config.model.optimizer.get("init_args") or {}
+    lr = arguments.get("lr")
+    if "lr" in arguments and lr is None:
+        raise UsageError("--model.optimizer.lr null: a learning rate is a positive number, e.g. 0.01.")
     if isinstance(lr, int | float) and not lr > 0:
         raise UsageError(f"--model.optimizer.lr is {lr:g}; a learning rate must be positive, e.g. 0.01.")
     if config.early_stopping.patience < 0:
