@@ -82,7 +82,7 @@ CASES = {
     "batch_size word": (["--data.batch_size", "big"], "--data.batch_size big: expected a whole number or null."),
     "degree 0": (
         ["--model.net", "Polynomial", "--model.net.degree", "0"],
-        "--model.net thermometer.Polynomial: degree is 0; it must be 1 or more",
+        "--model.net thermometer.Polynomial: degree is 0; it must be 1 to 60",
     ),
     "degree fraction": (
         ["--model.net", "Polynomial", "--model.net.degree", "1.5"],
