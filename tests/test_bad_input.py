@@ -186,6 +186,12 @@ CASES = {
     "runs' directory is a file": (["--trainer.default_root_dir", "blocked"], "cannot create the run's directory"),
     "no input columns": (["--data.input_columns", "[]"], "--data.input_columns is empty"),
     "degree beyond float32": (["--model.net", "Polynomial", "--model.net.degree", "300"], "degree is 300; it must be"),
+    "optimizer not in torch.optim": (["--model.optimizer", "torch.optim.Nope"], "cannot be imported (module 'torch"),
+    "optimizer that is no optimizer": (["--model.optimizer", "torch.nn.ReLU"], "not the kind of class it takes"),
+    "activation that is no module": (
+        ["--model.net", "MLP", "--model.net.activation", "builtins.int"],
+        "--model.net.activation builtins.int: not the kind of class it takes; give one such as torch.nn.ReLU",
+    ),
     "lr null": (["--model.optimizer.lr", "null"], "--model.optimizer.lr null: a learning rate is a positive number"),
     "no such strategy": (["--trainer.strategy", "foo"], "the trainer's options: You selected an invalid strategy"),
     "no checkpoints": (["--trainer.enable_checkpointing", "false"], "--trainer.enable_checkpointing false: a run's"),

@@ -73,6 +73,14 @@ def plain(message: str) -> str:
         return f"{option} {problem[1]}: {class_problem(problem[2].strip().splitlines()[-1].strip())}"
     if not_a_module := re.search(r"Import path (\S+) does not correspond to a subclass of (\w+)", message):
         return f"{option} {not_a_module[1]}: not a subclass of torch.nn.{not_a_module[2]}; a net is an nn.Module."
+    if wanted := re.search(r"expects a function or a callable class: (.*?)\.* Got value: (.*)$", message, re.M):
+        given = re.sub(r"Namespace\(class_path='([\w.]+)'.*\)", r"\1", wanted[2])
+        example = "torch.optim.Adam" if option == "--model.optimizer" else "torch.nn.ReLU"
+        if "subclass of" in wanted[1]:
+            return f"{option} {given}: not the kind of class it takes; give one such as {example}."
+        if "No module named" in wanted[1] or "has no attribute" in wanted[1]:
+            return f"{option} {given}: cannot be imported ({wanted[1]}); give a class such as {example}."
+        return f"{option} {given}: {wanted[1]}; give a class such as {example}."
     subtypes = re.search(r"Subtypes: (\[.*\])$", message, re.MULTILINE)
     words = expected_words(subtypes.group(1) if subtypes else " ".join(re.findall(r"Expected a (.*)", message)))
     if not words and "dot import path" in message:
