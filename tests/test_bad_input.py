@@ -192,6 +192,16 @@ CASES = {
         ["--model.net", "MLP", "--model.net.activation", "builtins.int"],
         "--model.net.activation builtins.int: not the kind of class it takes; give one such as torch.nn.ReLU",
     ),
+    "zero steps": (["--trainer.max_steps", "0"], "--trainer.max_steps 0 trains on nothing"),
+    "negative write interval": (["--checkpoint.write_every", "-1"], "--checkpoint.write_every -1.0: seconds"),
+    "validate on nothing": (
+        ["validate", "--ckpt_path", EARLIER, "--trainer.limit_val_batches", "0"],
+        "--trainer.limit_val_batches 0: validate would evaluate nothing",
+    ),
+    "a reading to predict beyond float32": (
+        ["predict", "--ckpt_path", EARLIER, "--data.predict_readings", "[1e40]"],
+        "--data.predict_readings [1e+40]: every reading must be finite",
+    ),
     "lr null": (["--model.optimizer.lr", "null"], "--model.optimizer.lr null: a learning rate is a positive number"),
     "no such strategy": (["--trainer.strategy", "foo"], "the trainer's options: You selected an invalid strategy"),
     "no checkpoints": (["--trainer.enable_checkpointing", "false"], "--trainer.enable_checkpointing false: a run's"),

@@ -163,6 +163,10 @@ def test_two_workers_on_one_study_finish_it_together(tmp_path):
         ({"space": {"model.optimizer.lr": [0.1]}, "figure": {"x": "lr", "by": "model.optimizer.lr"}}, "x is 'lr'"),
         ({"space": {"model.optimizer.lr": [0.1]}, "storage": "foo://x"}, "--storage foo://x: Can't load plugin"),
         ({"space": {"model.optimizer.lr": [0.1]}, "objective": "foo"}, "objective foo: not a number of metrics.json"),
+        (
+            {"args": ["--data.val_fraction", "0"], "space": {"model.optimizer.lr": [0.1]}, "objective": "val_loss"},
+            "objective val_loss: the trials hold out no validation rows",
+        ),
     ],
 )
 def test_a_mistake_in_a_sweep_is_one_line_and_status_2(tmp_path, monkeypatch, capsys, settings, message):

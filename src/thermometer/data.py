@@ -408,7 +408,9 @@ class TemperatureDataModule(L.LightningDataModule):
         if self.predict_frame is not None:
             return
         if self.predict_readings is not None:
-            frame = pd.DataFrame({self.input_columns[0]: self.predict_readings}, dtype="float32")
+            with warnings.catch_warnings():  # a reading beyond float32 becomes inf, which is said next
+                warnings.filterwarnings("ignore", message="overflow encountered in cast", category=RuntimeWarning)
+                frame = pd.DataFrame({self.input_columns[0]: self.predict_readings}, dtype="float32")
             if not np.isfinite(frame.to_numpy()).all():
                 raise UsageError(f"--data.predict_readings {self.predict_readings}: every reading must be finite.")
         elif self.predict_path is not None:

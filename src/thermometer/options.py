@@ -51,6 +51,13 @@ def check(config: Any, subcommand: str) -> None:
             "--trainer.logger false leaves a run no directory for its metrics.json, figures and checkpoints; to "
             "write them elsewhere, give --trainer.default_root_dir."
         )
+    if subcommand in ("validate", "test") and trainer.get(
+        "limit_val_batches" if subcommand == "validate" else "limit_test_batches"
+    ) in (0, 0.0):
+        raise UsageError(
+            f"--trainer.limit_{'val' if subcommand == 'validate' else 'test'}_batches 0: {subcommand} "
+            "would evaluate nothing; leave it out."
+        )
     if subcommand == "fit" and config.data.val_fraction > 0 and trainer.get("limit_val_batches") in (0, 0.0):
         raise UsageError(
             "--trainer.limit_val_batches 0 validates on nothing, but early stopping and the best checkpoint watch "
@@ -92,6 +99,10 @@ def check_fit(config: Any) -> None:
         )
     if trainer.get("limit_train_batches") in (0, 0.0):
         raise UsageError("--trainer.limit_train_batches 0 trains on nothing; leave it out.")
+    if trainer.get("max_steps") == 0:
+        raise UsageError("--trainer.max_steps 0 trains on nothing; give 1 or more, or -1 (no limit).")
+    if not config.checkpoint.write_every >= 0:
+        raise UsageError(f"--checkpoint.write_every {config.checkpoint.write_every}: seconds, 0 or more (0: at once).")
     epochs, least = trainer.get("max_epochs"), trainer.get("min_epochs")
     if epochs is not None and (epochs == 0 or epochs < -1):
         raise UsageError(f"--trainer.max_epochs {epochs}: give 1 or more (or -1 to train until stopped).")

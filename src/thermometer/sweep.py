@@ -202,14 +202,19 @@ def said(console: str) -> str:
     return next((line for line in lines if line.startswith("error: ")), lines[-1]).removeprefix("error: ")
 
 
-def check_options(args: list[str]) -> None:
-    """A mistake in the trials' options (a misspelt option, a wrong type) ends the sweep before its first trial."""
+def check_options(args: list[str]) -> dict[str, Any]:
+    """A mistake in the trials' options (a misspelt option, a wrong type) ends the sweep before its first trial.
+
+    Returns the trials' data options, as the run would take them.
+    """
     status = 0
     with captured() as console:
         try:
             train([*args, "--print_config"])
         except SystemExit as exit_:
             status = exit_.code
+    if status >= 128:  # Ctrl-C or SIGTERM while checking: the sweep stops before it begins
+        raise Stopped(status)
     if status:
         raise UsageError(f"the trials' options: {said(console.getvalue())}")
     # The readings too: a split the CSV cannot give (too few rows held out) is refused only once they are read.
@@ -218,6 +223,7 @@ def check_options(args: list[str]) -> None:
         TemperatureDataModule(**data).load()
     except UsageError as refused:
         raise UsageError(f"the trials' options: {refused}") from None
+    return data
 
 
 def fmt(value: Any) -> str:
@@ -299,12 +305,16 @@ def run(
     reached = {option: reach(option, spec, grid) for option, spec in space.items()}
     first = {option: ends[0] for option, ends in reached.items()}
     tried = {json.dumps(first)}
-    check_options([*(args or []), *option_args(first)])
+    splits = [check_options([*(args or []), *option_args(first)])["val_fraction"]]
     for option, ends in reached.items():
         for value in ends:
             if json.dumps(point := {**first, option: value}) not in tried:
                 tried.add(json.dumps(point))
-                check_options([*(args or []), *option_args(point)])
+                splits.append(check_options([*(args or []), *option_args(point)])["val_fraction"])
+    if objective == "val_loss" and not any(splits):
+        raise UsageError("objective val_loss: the trials hold out no validation rows; choose train_loss or best_loss.")
+    if SIGNALS.signum is not None:  # heard while checking
+        raise Stopped(128 + SIGNALS.signum)
     url = storage or f"sqlite:///lightning_logs/{name}/optuna.db"
     study = optuna.create_study(
         study_name=name, storage=storage_for(url), sampler=chosen, pruner=pruned_by, load_if_exists=True
