@@ -51,13 +51,9 @@ def check(config: Any, subcommand: str) -> None:
             "--trainer.logger false leaves a run no directory for its metrics.json, figures and checkpoints; to "
             "write them elsewhere, give --trainer.default_root_dir."
         )
-    if subcommand in ("validate", "test") and trainer.get(
-        "limit_val_batches" if subcommand == "validate" else "limit_test_batches"
-    ) in (0, 0.0):
-        raise UsageError(
-            f"--trainer.limit_{'val' if subcommand == 'validate' else 'test'}_batches 0: {subcommand} "
-            "would evaluate nothing; leave it out."
-        )
+    limit = {"validate": "limit_val_batches", "test": "limit_test_batches"}.get(subcommand)
+    if limit and trainer.get(limit) in (0, 0.0):
+        raise UsageError(f"--trainer.{limit} 0: {subcommand} would evaluate nothing; leave it out.")
     if subcommand == "fit" and config.data.val_fraction > 0 and trainer.get("limit_val_batches") in (0, 0.0):
         raise UsageError(
             "--trainer.limit_val_batches 0 validates on nothing, but early stopping and the best checkpoint watch "
