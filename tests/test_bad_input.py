@@ -41,6 +41,7 @@ FILES = {
     "blocked/lightning_logs": "a file where the runs' directory would be\n",
     "offset.csv": "t_u,t_c\n" + "".join(f"{1e8 + i * 0.7!r},{i}\n" for i in range(12)),
     "two_rows.csv": "t_u,t_c\n1,2\n3,4\n",
+    "extra_fields.csv": "t_u,t_c\n0.0,0.0,0.0\n0.0,0.0, \n",  # found by test_promises' generated CSVs
     "comment_first.csv": "# my readings\nt_u,t_c\n1,2\n3,4\n",
     "trailing_commas.csv": "t_u,t_c\n1,2,\n3,4,\n5,6,\n",
     "bad_value.yaml": "model:\n  net:\n    class_path: Polynomial\n    init_args:\n      degree: two\n",
@@ -184,6 +185,10 @@ CASES = {
     "scale 0": (["--model.normalize", "scale", "--model.scale", "0"], "--model.scale 0 makes every reading 0"),
     "a net without parameters": (["--model.net", "torch.nn.Identity"], "Identity: it has no parameters to learn"),
     "runs' directory is a file": (["--trainer.default_root_dir", "blocked"], "cannot create the run's directory"),
+    "more fields than the header": (
+        ["--data.csv_path", "extra_fields.csv", "--data.val_fraction", "0"],
+        "extra_fields.csv: rows have more fields than the header names (t_u, t_c)",
+    ),
     "no input columns": (["--data.input_columns", "[]"], "--data.input_columns is empty"),
     "degree beyond float32": (["--model.net", "Polynomial", "--model.net.degree", "300"], "degree is 300; it must be"),
     "optimizer not in torch.optim": (["--model.optimizer", "torch.optim.Nope"], "cannot be imported (module 'torch"),

@@ -153,7 +153,7 @@ def read_readings(
                 frame = read_columns(path, columns)
         except (pd.errors.ParserError, UnicodeDecodeError):
             raise
-        except ValueError:  # a cell that is not a number: read again as text, to say which
+        except (ValueError, TypeError):  # a cell that is not a number: read again as text, to say which
             raise UsageError(not_a_number(path, pd.read_csv(path, usecols=columns, dtype=str)[columns])) from None
     except pd.errors.EmptyDataError:
         raise UsageError(f"{path}: the file is empty. It needs a header line with {columns} and rows.") from None
@@ -202,6 +202,8 @@ def not_a_number(path: Path, text: pd.DataFrame) -> str:
     """The message for the first cell of `text` that is no number (blank cells are NaN: their turn comes later)."""
     numbers = text.apply(pd.to_numeric, errors="coerce")
     bad = numbers.isna() & text.notna()
+    if not bad.to_numpy().any():  # pandas took the first of more fields than the header names as the row's name
+        return f"{path}: rows have more fields than the header names ({', '.join(text.columns)}); remove the extras."
     row, column = np.argwhere(bad.to_numpy())[0]
     value = text.iat[row, column]
     return f"{path}: line {row + 2}, column {text.columns[column]!r}: {value!r} is not a finite number. {FIX}"
