@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +20,19 @@ CHUNK_ROWS = 262_144
 """Rows converted to float64 at a time, so that millions of readings never need a float64 copy of them all."""
 
 
+def design_chunks(
+    features: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor
+) -> Iterator[torch.Tensor]:
+    """`[features(inputs), 1, targets]` in float64, `CHUNK_ROWS` rows at a time."""
+    for start in range(0, len(targets), CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        columns = features(inputs[rows].double())
+        if not torch.isfinite(columns).all():
+            raise UsageError("the net's features of the training readings overflow; lower its degree or normalize.")
+        ones = torch.ones(len(columns), 1, dtype=torch.float64)
+        yield torch.cat([columns, ones, targets[rows].double()[:, None]], dim=1)
+
+
 def least_squares(
     features: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor
 ) -> tuple[torch.Tensor, float]:
@@ -29,16 +42,10 @@ def least_squares(
     decomposition (tall-skinny QR), whose few rows give the same least-squares problem. The columns are scaled to
     one size before solving: `gelsd` would drop a column 1e16 times smaller or larger than the others.
     """
-    system, chunks = None, range(0, len(targets), CHUNK_ROWS)
-    for start in chunks:
-        rows = slice(start, start + CHUNK_ROWS)
-        columns = features(inputs[rows].double())
-        if not torch.isfinite(columns).all():
-            raise UsageError("the net's features of the training readings overflow; lower its degree or normalize.")
-        ones = torch.ones(len(columns), 1, dtype=torch.float64)
-        chunk = torch.cat([columns, ones, targets[rows].double()[:, None]], dim=1)
+    system, several = None, len(targets) > CHUNK_ROWS
+    for chunk in design_chunks(features, inputs, targets):
         system = chunk if system is None else torch.cat([system, chunk])
-        if len(chunks) > 1:
+        if several:
             system = torch.linalg.qr(system).R
     design, target = system[:, :-1], system[:, -1:]
     size = design.abs().amax(dim=0)
@@ -140,14 +147,7 @@ def gram(features: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
 
     The training loss of `features @ w + b` is `v G vᵀ` with `v = [w, b, -1]`, whatever the number of rows.
     """
-    total = None
-    for start in range(0, len(inputs), CHUNK_ROWS):
-        rows = slice(start, start + CHUNK_ROWS)
-        columns = features(inputs[rows].double())
-        ones = torch.ones(len(columns), 1, dtype=torch.float64)
-        z = torch.cat([columns, ones, targets[rows].double()[:, None]], dim=1)
-        total = z.T @ z if total is None else total + z.T @ z
-    return total / len(inputs)
+    return sum(z.T @ z for z in design_chunks(features, inputs, targets)) / len(inputs)
 
 
 def curvature(gram: torch.Tensor) -> tuple[float, float]:
