@@ -1,6 +1,7 @@
 """Shared fixtures: every CLI run happens in its own tmp_path, in-process, without a progress bar."""
 
 import fcntl
+import gc
 import hashlib
 import importlib
 import json
@@ -15,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from thermometer.cli import main
+
+def pytest_sessionfinish() -> None:
+    # A worker ends after this: its objects go back to the OS with it. Left to the interpreter's last garbage
+    # collection, the hundreds of thousands that torch and Lightning made would take a second or more.
+    gc.freeze()
 
 
 class Run:
@@ -41,6 +46,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
     monkeypatch.setattr(sys, "argv", ["train.py"])
 
     def run(*args: str) -> Run:
+        from thermometer.cli import main  # in the workers only: xdist's controller process runs no test
+
         before = run_dirs(tmp_path)
         main([*args, "--trainer.enable_progress_bar=false"])
         [made] = run_dirs(tmp_path) - before
@@ -51,6 +58,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
 
 def train_in(directory: Path, *args: str) -> Path:
     """`python scripts/train.py ...` run in `directory`, for a fixture shared by several tests: its run directory."""
+    from thermometer.cli import main
+
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(directory)
         patch.setattr(sys, "argv", ["train.py"])
