@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torchmetrics import Metric
 
@@ -41,10 +43,11 @@ class RegressionMetrics(Metric):
             ]
         )
 
-    def compute(self) -> dict[str, torch.Tensor]:
-        squared_error, absolute_error, target, squared_target, count = self.sums
+    def compute(self) -> dict[str, float]:
+        # In Python floats (float64, as the sums): the same three numbers in eight tensor operations on scalars cost
+        # more than the epoch's training step.
+        squared_error, absolute_error, target, squared_target, count = self.sums.tolist()
         mse = squared_error / count
         variance = squared_target / count - (target / count) ** 2
-        names = ("loss", "mae", "r2")
-        values = (mse, absolute_error / count, 1 - mse / variance)
-        return {self.prefix + name: value for name, value in zip(names, values, strict=True)}
+        r2 = 1 - mse / variance if variance else -math.inf if mse else math.nan  # one target value: as torch divides
+        return {self.prefix + "loss": mse, self.prefix + "mae": absolute_error / count, self.prefix + "r2": r2}

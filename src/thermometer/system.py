@@ -170,8 +170,7 @@ class Thermometer(L.LightningModule):
         if self.trainer.sanity_checking or not metrics.update_count:
             metrics.reset()
             return
-        computed = metrics.compute()
-        values = dict(zip(computed, torch.stack(list(computed.values())).tolist(), strict=True))  # one copy out
+        values = metrics.compute()
         metrics.reset()
         if self.trainer.state.fn == TrainerFn.FITTING:
             loss = metrics.prefix + "loss"
