@@ -44,6 +44,11 @@ class Patience(SettledKey, EarlyStopping):
         self.patience, self.stopped_epoch = patience, 0
         self.stopping_reason, self.stopping_reason_message = EarlyStoppingReason.NOT_STOPPED, None
 
+    def _improvement_message(self, current: torch.Tensor) -> str:
+        # Lightning formats this at every improvement, nearly every epoch here, for its verbose log alone: the
+        # tensors' arithmetic and formatting cost more than the check itself.
+        return super()._improvement_message(current) if self.verbose else "improved"
+
 
 class BestCheckpoint(SettledKey, ModelCheckpoint):
     """Lightning's `ModelCheckpoint` of the best weights, holding each new best in memory, written every few seconds.
