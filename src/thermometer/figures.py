@@ -61,9 +61,8 @@ class PNG(bytes):
         """Matplotlib's RGBA pixels, height x width x 4, encoded without their alpha."""
         from PIL import Image
 
-        # The alpha is dropped here, by PIL: copying the RGB channels out of matplotlib's buffer costs 3 ms a frame.
-
         encoded = io.BytesIO()
+        # The alpha is dropped here, by PIL: copying the RGB channels out of matplotlib's buffer costs 3 ms a frame.
         Image.fromarray(rgba).convert("RGB").save(encoded, format="PNG", compress_level=1)
         png = cls(encoded.getvalue())
         png.height, png.width = rgba.shape[:2]
