@@ -48,6 +48,7 @@ FILES = {
     "garbage.ckpt": b"not a checkpoint at all",
 }
 EARLIER = "lightning_logs/default/version_0/checkpoints/best.ckpt"  # the earlier run's
+EARLIER_LAST = EARLIER.replace("best", "last")  # the same run's checkpoint to resume from
 
 CASES = {
     # The CSV.
@@ -218,19 +219,19 @@ CASES = {
     ),
     # Resuming.
     "resume on another csv": (
-        ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--data.csv_path", "fifteen_rows.csv"],
+        ["fit", "--ckpt_path", EARLIER_LAST, "--data.csv_path", "fifteen_rows.csv"],
         "the checkpoint was trained on 11 rows",
     ),
     "resume to fewer epochs than trained": (
-        ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--trainer.max_epochs", "3"],
+        ["fit", "--ckpt_path", EARLIER_LAST, "--trainer.max_epochs", "3"],
         "--trainer.max_epochs 3: the checkpoint has trained",
     ),
     "resume with another net": (
-        ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--model.net", "MLP"],
+        ["fit", "--ckpt_path", EARLIER_LAST, "--model.net", "MLP"],
         "--model.net thermometer.MLP: a resumed run keeps the net it was trained with (thermometer.Line)",
     ),
     "resume with another optimizer": (
-        ["fit", "--ckpt_path", EARLIER.replace("best", "last"), "--model.optimizer", "Adam"],
+        ["fit", "--ckpt_path", EARLIER_LAST, "--model.optimizer", "Adam"],
         "a resumed run keeps the optimizer it was trained with (torch.optim.SGD)",
     ),
     # Checkpoints.
