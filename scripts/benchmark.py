@@ -49,7 +49,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.ge
 import thermometer  # noqa: E402
 from thermometer.data import TemperatureDataModule  # noqa: E402
 from thermometer.linear import line, mean_squared_error  # noqa: E402
-from thermometer.summary import finite_or_none  # noqa: E402
+from thermometer.report.summary import finite_or_none  # noqa: E402
 
 PYTHON, TRAIN, BOOK_SPLIT = sys.executable, str(ROOT / "scripts" / "train.py"), str(ROOT / "configs/book/05_split.yaml")
 # How close a line must come to its reference (raw units; the loss gap is relative to the optimum's loss). The book's

@@ -13,7 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tests.book import BOOK_TRAIN_ROWS, T_U
 from tests.conftest import Run
 from thermometer.cli import main
-from thermometer.summary import NUMBERS
+from thermometer.report.summary import NUMBERS
 
 ROOT = Path(__file__).parents[1]
 SCALARS = ["train/loss", "train/mae", "train/r2", "val/loss", "val/mae", "val/r2"]

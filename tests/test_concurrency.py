@@ -3,7 +3,7 @@
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from tests.conftest import train_script
-from thermometer.logger import RunLogger
+from thermometer.run.logger import RunLogger
 
 
 def test_two_loggers_choosing_at_once_claim_different_versions(tmp_path):

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
-from thermometer import data as data_module
 from thermometer.data import RowBatches, TemperatureDataModule
+from thermometer.data import batches as batches_module
+from thermometer.data import module as data_module
 from thermometer.errors import UsageError
 
 
@@ -110,6 +111,7 @@ def test_own_csv_with_several_inputs(tmp_path):
 
 def test_past_a_million_rows_are_shuffled_once_and_batches_visited_in_a_new_order(monkeypatch):
     monkeypatch.setattr(data_module, "FULL_BATCH_ROWS", 6)
+    monkeypatch.setattr(batches_module, "FULL_BATCH_ROWS", 6)
     data = loaded(val_fraction=0)
     assert not torch.equal(data.train_targets, T_C) and sorted(data.train_targets.tolist()) == sorted(T_C.tolist())
     torch.manual_seed(42)

@@ -5,7 +5,7 @@ The rules on curves made by hand, then the newcomer's two false reports and the 
 
 import math
 
-from thermometer import diagnosis
+from thermometer.report import diagnosis
 
 
 def curve(values: list[float]) -> dict[int, float]:

@@ -12,8 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.custom_scalar import layout_pb2
 
 from tests.book import T_C, T_U
-from thermometer.figures import mse_grid
 from thermometer.linear import gram
+from thermometer.report.figures import mse_grid
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

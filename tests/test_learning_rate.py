@@ -6,9 +6,9 @@ import torch
 
 from thermometer.cli import main
 from thermometer.data import TemperatureDataModule
-from thermometer.figures import Figures
 from thermometer.linear import learning_rate_limit, linear_fit
 from thermometer.nets import Line, Polynomial
+from thermometer.report.figures import Figures
 from thermometer.system import Normalize
 
 RAW_LIMIT = 3.3994e-4  # ../shared/reference.md: raw t_u, all 11 readings

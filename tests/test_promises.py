@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 
 from tests.conftest import Run, run_dirs
 from tests.test_resume import ROOT, numbers, resume, start, wait_for
-from thermometer import atomic
-from thermometer.checkpoints import GracefulStop
-from thermometer.cli import main, resume_options
+from thermometer.cli import main
+from thermometer.cli.main import resume_options
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
 from thermometer.linear import best_line
-from thermometer.logger import RunLogger
+from thermometer.run import atomic
+from thermometer.run.logger import RunLogger
+from thermometer.run.stop import GracefulStop
 
 BOOK = ROOT / "configs" / "book"
 

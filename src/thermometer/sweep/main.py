@@ -35,12 +35,12 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from thermometer import atomic
-from thermometer.checkpoints import GracefulStop
 from thermometer.cli import main as train
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
-from thermometer.summary import NUMBERS
+from thermometer.report.summary import NUMBERS
+from thermometer.run import atomic
+from thermometer.run.stop import GracefulStop
 
 DIVERGING = 10
 """A trial whose monitored loss rises to 10x its first epoch's is diverging: pruned at once."""
@@ -405,7 +405,7 @@ def draw(
     """The sweep's figure into `lightning_logs/<name>/<name>.png` and TensorBoard (`lightning_logs/<name>/sweep`)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from thermometer.figures import PNG, add_image, pixels, sweep_figure
+    from thermometer.report.figures import PNG, add_image, pixels, sweep_figure
 
     finished = study.get_trials(deepcopy=False, states=FINISHED)
     image = PNG.of(pixels(sweep_figure(finished, x, by, objective, labels or {}, title)))

@@ -20,10 +20,6 @@ from lightning.pytorch.callbacks import EarlyStopping, Timer
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from torch import nn
 
-from thermometer import atomic, diagnosis
-from thermometer.checkpoints import GracefulStop
-from thermometer.console import print_summary
-from thermometer.history import History
 from thermometer.linear import (
     LinearFit,
     learning_rate_limit,
@@ -32,7 +28,12 @@ from thermometer.linear import (
     suggested_learning_rate,
     trained_parameters,
 )
-from thermometer.logger import choices
+from thermometer.report import diagnosis
+from thermometer.report.console import print_summary
+from thermometer.report.history import History
+from thermometer.run import atomic
+from thermometer.run.logger import choices
+from thermometer.run.stop import GracefulStop
 
 
 def finite_or_none(value: Any) -> Any:

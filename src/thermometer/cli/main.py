@@ -24,17 +24,19 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from thermometer import atomic, options
-from thermometer.atomic import AtomicCheckpointIO
-from thermometer.checkpoints import BestCheckpoint, GracefulStop, LastCheckpoint, Patience
+from thermometer.cli import checks
+from thermometer.cli.parser import ThermometerParser
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
-from thermometer.figures import Figures
-from thermometer.history import History
-from thermometer.logger import RunLogger
-from thermometer.parser import ThermometerParser
-from thermometer.predictions import PredictionWriter
-from thermometer.summary import RunSummary
+from thermometer.report.figures import Figures
+from thermometer.report.history import History
+from thermometer.report.predictions import PredictionWriter
+from thermometer.report.summary import RunSummary
+from thermometer.run import atomic
+from thermometer.run.atomic import AtomicCheckpointIO
+from thermometer.run.checkpoints import BestCheckpoint, LastCheckpoint, Patience
+from thermometer.run.logger import RunLogger
+from thermometer.run.stop import GracefulStop
 from thermometer.system import Thermometer
 
 SEED = 42
@@ -140,7 +142,7 @@ class ThermometerCLI(LightningCLI):
         subcommand = self.config.subcommand
         config = self.config[subcommand]
         own_default_lr(config.model.optimizer, given_model_keys(self.given_args, config.get("config") or []))
-        options.check(config, subcommand)
+        checks.check(config, subcommand)
         if subcommand != "fit" and not config.get("ckpt_path"):
             raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
         if config.get("ckpt_path"):

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import functools
-import signal
-import sys
-import threading
 import time
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
-
-from thermometer.console import resume_command
 
 
 class SettledKey:
@@ -164,88 +157,3 @@ class LastCheckpoint(SettledKey, ModelCheckpoint):
     def write_last(self, trainer: L.Trainer) -> None:
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self.written_at = time.monotonic()
-
-
-class GracefulStop(L.Callback):
-    """Ctrl-C (SIGINT) or SIGTERM during `fit` ends training at the end of the current epoch, as a finished run.
-
-    From the moment the run directory exists (`setup`), until training has ended: `last.ckpt` is then written at an
-    epoch boundary, from which `fit --ckpt_path` continues exactly; the summary says the run was interrupted and
-    how to resume it, and the exit status is 128 + the signal's number. A second Ctrl-C stops at once (exit 130).
-    A signal after the last epoch changes nothing: the run is finished.
-
-    Lightning installs a SIGTERM handler of its own just before training, which would end the run with a bare
-    `SystemExit` (status 0) and nothing saved; this callback puts its own back before the sanity check and before
-    the first epoch, and takes over a SIGTERM Lightning noted in between.
-    """
-
-    def __init__(self) -> None:
-        self.signal: signal.Signals | None = None
-        self.interrupted: signal.Signals | None = None  # the signal that ended training before its end
-        self.twice = False
-        self.say = True
-        self.training = False
-        self.run_dir = Path()
-        self.previous: dict[int, Any] = {}
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        self.signal, self.interrupted, self.twice, self.training = None, None, False, True
-        self.say = trainer.is_global_zero  # Ctrl-C reaches every process; one of them answers
-        self.run_dir = Path(trainer.log_dir)
-        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
-            self.previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-            self.listen()
-
-    def listen(self) -> None:
-        if self.previous:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, self.stop)
-
-    def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.listen()  # Lightning's SIGTERM handler has just been installed
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.listen()
-
-    def stop(self, signum: int, frame: Any) -> None:
-        if not self.training:  # after the last epoch: the run is finished, whatever arrives now
-            return
-        if self.signal is not None:  # asked twice: stop now
-            self.twice = True
-            raise KeyboardInterrupt
-        self.signal = signal.Signals(signum)
-        if self.say:
-            notice = f"{self.signal.name}: stopping at the end of this epoch (Ctrl-C again to stop at once)"
-            print(f"\n{notice}", file=sys.stderr)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Here, not in the handler: a stop requested between epochs would leave an epoch without its step.
-        if trainer.received_sigterm:  # noted by Lightning's handler in the moment before ours was back
-            self.signal = self.signal or signal.SIGTERM
-            trainer._signal_connector.received_sigterm = False  # ours to handle: no bare SystemExit
-        # With several processes, a signal to any one of them (`kill` reaches one) stops them all.
-        if trainer.world_size > 1:
-            asked = trainer.strategy.reduce(torch.tensor(self.signal or 0), reduce_op="max")
-            self.signal = signal.Signals(int(asked)) if asked else None
-        if self.signal is not None:
-            self.interrupted = self.signal
-            trainer.should_stop = True
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.training = False
-
-    def stopped_at_once(self, options: Sequence[str] = ()) -> str:
-        """What a second Ctrl-C leaves: the last periodic `last.ckpt` to resume from, if one was written."""
-        last = self.run_dir / "checkpoints" / "last.ckpt"
-        if not last.is_file():
-            return "Stopped at once, before the first checkpoint: nothing to resume."
-        command = resume_command(self.run_dir, last, options)
-        return f"Stopped at once. Resume:  {command}   (from the last periodic checkpoint)"
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.training = False
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}

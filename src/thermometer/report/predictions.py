@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from thermometer import atomic
+from thermometer.run import atomic
 
 
 class PredictionWriter(BasePredictionWriter):

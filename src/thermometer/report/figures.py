@@ -19,11 +19,11 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from thermometer import atomic
 from thermometer.errors import UsageError
-from thermometer.history import History
 from thermometer.linear import LinearFit, learning_rate_limit, line, parameter_vector, trained_parameters
-from thermometer.summary import equation
+from thermometer.report.history import History
+from thermometer.report.summary import equation
+from thermometer.run import atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
