@@ -1,22 +1,22 @@
-"""The Lightning system: raw readings -> `Normalize` -> any net -> Celsius, trained on the mean squared error."""
+"""The Lightning system: raw readings -> `Normalize` -> any net -> Celsius, by any loss, watched by any metrics."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import lightning as L
 import torch
-import torch.nn.functional as F
+from jsonargparse import lazy_instance
 from lightning.pytorch.cli import OptimizerCallable
-from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
-from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
+from torchmetrics import MeanAbsoluteError, Metric, MetricCollection, R2Score
 
 from thermometer.errors import UsageError
-from thermometer.metrics import RegressionMetrics
-from thermometer.nets import Line
 
 Normalization = Literal["none", "scale", "standardize"]
+MEAN_SQUARED_ERROR = lazy_instance(nn.MSELoss)
+"""The book's loss, the default: stateless, so one instance serves every system."""
 
 
 class Normalize(nn.Module):
@@ -58,11 +58,17 @@ class Normalize(nn.Module):
 
 
 class Thermometer(L.LightningModule):
-    """Learns to convert raw readings to degrees Celsius, `t_p = net(normalize(t_u))`, by descending the MSE.
+    """Learns to convert raw readings to degrees Celsius: `t_p = net(normalize(t_u))`, `loss = loss_fn(t_p, t_c)`.
+
+    What it minimises is what it logs as `train/loss` and `val/loss` (`test/loss`), and what early stopping, the
+    best checkpoint and the summary watch; each metric is logged beside it as `train/<Metric>`, `val/<Metric>`.
 
     Args:
         net: any `nn.Module` from `(batch, n_inputs)` normalised readings to `(batch,)` or `(batch, 1)` predictions;
-            the book's line `w * t_u + b` by default.
+            from the command line, the book's line `w * t_u + b` by default.
+        loss: any loss module taking `(t_p, t_c)`; the book's mean squared error, `MSELoss`, by default; e.g.
+            `--model.loss L1Loss` for the mean absolute error of section 5.3.
+        metrics: torchmetrics to log beside the loss; by default the mean absolute error and R².
         n_inputs: number of input columns (set from the data by the CLI).
         normalize: how readings are normalised before the net sees them: `none`, `scale` or `standardize`.
         scale: the factor of `scale` normalisation (the book's 0.1).
@@ -73,23 +79,30 @@ class Thermometer(L.LightningModule):
     def __init__(
         self,
         net: nn.Module,
+        loss: nn.Module = MEAN_SQUARED_ERROR,
+        metrics: list[Metric] | None = None,
         n_inputs: int = 1,
         normalize: Normalization = "standardize",
         scale: float = 0.1,
         optimizer: OptimizerCallable = torch.optim.SGD,
     ) -> None:
         super().__init__()
-        # The CLI hands over the net's class and arguments as data, which the checkpoint keeps; a net built in
-        # Python is an object, which the checkpoint already holds as weights.
-        from_python = _given_hyperparameters.get() is None
-        self.save_hyperparameters(ignore=["net"] if from_python else None)
-        self.net = net if net is not None else Line(n_inputs)
+        # From the CLI the modules' hyperparameters are their class paths and arguments, which a checkpoint keeps;
+        # built in Python they are objects, which a weights-only checkpoint cannot hold (their weights are kept).
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=r"Attribute '\w+' is an instance of `nn.Module`", category=UserWarning
+            )
+            self.save_hyperparameters()
+        self.remove_ignored_hparams([name for name, value in self.hparams.items() if holds_modules(value)])
+        self.net = net
+        self.loss_fn = loss
         self.normalize = Normalize(n_inputs, normalize, scale)
         self.optimizer = optimizer
-        # The loss is the mean squared error, so the metrics' MSE over an epoch is that epoch's loss.
-        self.train_metrics = RegressionMetrics("train/")
-        self.val_metrics = RegressionMetrics("val/")
-        self.test_metrics = RegressionMetrics("test/")
+        metrics = MetricCollection(list(metrics) if metrics is not None else [MeanAbsoluteError(), R2Score()])
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
 
     def forward(self, t_u: torch.Tensor) -> torch.Tensor:
         t_p = self.net(self.normalize(t_u))
@@ -98,11 +111,15 @@ class Thermometer(L.LightningModule):
     def check_net(self, n_inputs: int) -> None:
         """Refuse, in one message, a net that does not take `(batch, n_inputs)` or return one prediction a row."""
         name = f"--model.net {type(self.net).__name__}"
+        training = self.training
+        self.eval()  # a look, not a step: BatchNorm's running statistics stay as they are
         try:
             with torch.no_grad():
                 t_p = self(torch.zeros(3, n_inputs))
         except Exception as error:  # whatever the user's forward raises
             raise UsageError(f"{name}: its forward fails on a (3, {n_inputs}) batch of readings: {error}") from None
+        finally:
+            self.train(training)
         if not isinstance(t_p, torch.Tensor) or t_p.shape != (3,):
             shape = tuple(t_p.shape) if isinstance(t_p, torch.Tensor) else type(t_p).__name__
             raise UsageError(f"{name}: returns {shape} for 3 rows; a net must return (batch,) or (batch, 1).")
@@ -116,70 +133,34 @@ class Thermometer(L.LightningModule):
         if stage == "fit":
             self.normalize.fit(self.trainer.datamodule.train_inputs)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: RegressionMetrics) -> torch.Tensor:
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection) -> torch.Tensor:
+        """The book's step: `t_p = model(t_u)`, `loss = loss_fn(t_p, t_c)`, logged with the metrics for the epoch."""
         t_u, t_c = batch
         t_p = self(t_u)
-        loss = F.mse_loss(t_p, t_c)
+        loss = self.loss_fn(t_p, t_c)
         metrics.update(t_p, t_c)
-        if self.trainer.state.fn != TrainerFn.FITTING:  # an evaluation's table on the console is made of these
-            self.log(
-                metrics.prefix + "loss",
-                loss,
-                prog_bar=True,
-                on_step=False,
-                on_epoch=True,
-                batch_size=len(t_c),
-                sync_dist=self.trainer.world_size > 1,  # each process sees its share of the rows
-            )
+        stage = metrics.prefix
+        # Each process sees its share of the rows; the metrics reduce over processes themselves.
+        options = {"on_step": False, "on_epoch": True, "batch_size": len(t_c), "sync_dist": self.trainer.world_size > 1}
+        self.log(f"{stage}loss", loss, prog_bar=True, **options)
+        self.log_dict(metrics, **options)
+        if self.trainer.state.fn == "fit":
+            # TensorBoard's x-axis is the epoch, counted from 1 as the book does, whatever the batches.
+            self.log("step", float(self.current_epoch + 1), **options)
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, self.train_metrics)
+        return self.step(batch, self.train_metrics)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, self.val_metrics)
+        self.step(batch, self.val_metrics)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, self.test_metrics)
+        self.step(batch, self.test_metrics)
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         t_u = batch[0]
         return self(t_u)
-
-    def on_train_batch_end(
-        self, outputs: torch.Tensor, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> None:
-        # At the epoch's last batch, before the validation and the callbacks that read the epoch's training loss.
-        if self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            self._log_epoch(self.train_metrics)
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch(self.val_metrics)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch(self.test_metrics)
-
-    def _log_epoch(self, metrics: RegressionMetrics) -> None:
-        """Log the epoch's metrics; while fitting, TensorBoard's step is the epoch, counted from 1 as the book does.
-
-        While fitting they go straight to the loggers, and the loss straight to where early stopping, the
-        checkpoints and the progress bar read it, as `self.log` would put it at the epoch's end: `self.log` costs
-        about half a millisecond a call, more than a training step here. torchmetrics has already reduced them
-        over the processes. An evaluation logs them the usual way, into Lightning's results table too.
-        """
-        if self.trainer.sanity_checking or not metrics.update_count:
-            metrics.reset()
-            return
-        values = metrics.compute()
-        metrics.reset()
-        if self.trainer.state.fn == TrainerFn.FITTING:
-            loss = metrics.prefix + "loss"
-            self.trainer.callback_metrics[loss] = torch.tensor(values[loss])
-            self.trainer.progress_bar_metrics[loss] = values[loss]
-            for logger in self.loggers:
-                logger.log_metrics(values, step=self.current_epoch + 1)
-        else:  # the loss was logged by the step; the evaluation's table on the console is printed from these
-            self.log_dict({name: value for name, value in values.items() if not name.endswith("/loss")})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.parameters())
@@ -191,3 +172,9 @@ class Thermometer(L.LightningModule):
         for optimizer in self.trainer.optimizers:
             for group, wanted in zip(optimizer.param_groups, configured.param_groups, strict=True):
                 group.update({key: value for key, value in wanted.items() if key != "params"})
+
+
+def holds_modules(value: object) -> bool:
+    """Whether a hyperparameter is a module, or a list of them (metrics), rather than a description of one."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(v, nn.Module) for v in values)

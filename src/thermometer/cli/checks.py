@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from jsonargparse import Namespace
+from lightning.pytorch import Callback, LightningModule
+
 from thermometer.errors import UsageError
 
 FLOAT32_MAX = 3.4028234663852886e38
 INT64_MAX = 2**63 - 1
 SEED_MAX = 2**32 - 1  # Lightning's seed_everything, as numpy takes it
-LOGGED = [f"{stage}/{name}" for stage in ("train", "val") for name in ("loss", "mae", "r2")]
-"""What a run logs each epoch, which a callback may monitor."""
 
 
 def check(config: Any, subcommand: str) -> None:
@@ -110,11 +112,28 @@ def check_fit(config: Any) -> None:
     for option in ("early_stopping", "checkpoint"):
         if config[option].mode != "min":
             raise UsageError(f"--{option}.mode {config[option].mode}: it watches a loss, best when lowest: min.")
-    callbacks = trainer.get("callbacks") or []
-    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
-        monitor = (callback.get("init_args") or {}).get("monitor") if hasattr(callback, "get") else None
-        if monitor is not None and monitor not in LOGGED:
-            name = str(callback.get("class_path")).rsplit(".", 1)[-1]
-            raise UsageError(f"--trainer.callbacks {name} monitors {monitor!r}; a run logs {', '.join(LOGGED)}.")
     if config.model.normalize == "scale" and not config.model.scale:
         raise UsageError("--model.scale 0 makes every reading 0: nothing can be learned. Give e.g. 0.1.")
+
+
+def check_optimizer(optimizer: Any, config: Any) -> None:
+    """Refuse an optimizer that cannot take one step on dense parameters, such as `SparseAdam`."""
+    weight = torch.nn.Parameter(torch.ones(2))
+    try:
+        probe = optimizer([weight])
+        probe.zero_grad()
+        (weight**2).sum().backward()
+        probe.step(lambda: (weight**2).sum())  # a closure, which LBFGS needs and the others ignore
+    except Exception as error:  # whatever the optimizer raises
+        name = config.class_path if isinstance(config, Namespace) else type(optimizer).__name__
+        raise UsageError(f"--model.optimizer {name}: cannot train the net's dense weights ({error}).") from None
+
+
+def check_monitors(callbacks: list[Callback], model: LightningModule) -> None:
+    """Refuse a callback watching a value no run logs: the losses and the model's own metrics are logged."""
+    logged = ["train/loss", "val/loss", *model.train_metrics.keys(), *model.val_metrics.keys()]
+    for callback in callbacks:
+        monitor = getattr(callback, "monitor", None)
+        if monitor is not None and monitor not in logged:
+            name = type(callback).__name__
+            raise UsageError(f"--trainer.callbacks {name} monitors {monitor!r}; a run logs {', '.join(logged)}.")

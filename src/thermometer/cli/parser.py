@@ -111,7 +111,10 @@ def did_you_mean(message: str, parser: LightningArgumentParser) -> str:
     unknown = re.search(r"unrecognized arguments: (--[\w.]+)", message)
     if not unknown:
         return ""
-    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    try:
+        options = [f"--{key}" for key in parser.get_defaults().keys()]  # noqa: SIM118 (dotted keys)
+    except Exception:  # defaults the parser cannot make: no suggestion, the message stands
+        return ""
     close = difflib.get_close_matches(unknown[1].split("=")[0], options, n=1, cutoff=0.8)
     return f". Did you mean {close[0]}?" if close else ""
 

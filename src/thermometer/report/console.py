@@ -64,16 +64,25 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def resume_command(run_dir: Path, last: str | Path, options: Sequence[str] = ()) -> str:
+def resume_command(
+    run_dir: Path, last: str | Path, options: Sequence[str] = (), program: str = "python scripts/train.py"
+) -> str:
     """The command that resumes the run from `last`, with the options this resume was given, if it was one.
 
-    `config.yaml` is the first run's: without them, the next resume would go back to its values.
+    `program` is the command as it was typed here. `config.yaml` is the first run's: without the options, the next
+    resume would go back to its values.
     """
-    command = f"python scripts/train.py fit --config {run_dir / 'config.yaml'} --ckpt_path {last}"
+    command = f"{program} fit --config {run_dir / 'config.yaml'} --ckpt_path {last}"
     return " ".join([command, *map(shlex.quote, options)])
 
 
-def print_summary(summary: dict[str, Any], run_dir: Path, logs: Path, options: Sequence[str] = ()) -> None:
+def print_summary(
+    summary: dict[str, Any],
+    run_dir: Path,
+    logs: Path,
+    options: Sequence[str] = (),
+    program: str = "python scripts/train.py",
+) -> None:
     """The summary, the run's files, how to watch it, and how to resume it if it was stopped."""
     where = [
         f"Run:          {run_dir}   ({', '.join(n for n in RUN_FILES if (run_dir / n.rstrip('/')).exists())})",
@@ -84,6 +93,6 @@ def print_summary(summary: dict[str, Any], run_dir: Path, logs: Path, options: S
         print(f"error: {summary['diverged']}", file=sys.stderr)
         return
     if summary["interrupted"]:
-        resume = resume_command(run_dir, summary["last_checkpoint"], options)
+        resume = resume_command(run_dir, summary["last_checkpoint"], options, program)
         where.append(f"Resume:       {resume}   (continues in {run_dir})")
     print("\n".join(["", *result_lines(summary), *where]))

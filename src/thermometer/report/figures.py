@@ -17,12 +17,9 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
 
 from thermometer.errors import UsageError
-from thermometer.linear import LinearFit, learning_rate_limit, line, parameter_vector, trained_parameters
-from thermometer.report.history import History
-from thermometer.report.summary import equation
+from thermometer.linear import LinearFit, learning_rate_limit
 from thermometer.run import atomic
 
 if TYPE_CHECKING:
@@ -70,11 +67,11 @@ class PNG(bytes):
 
 
 def add_image(writer: Any, tag: str, png: PNG, step: int) -> None:
-    """An encoded image into TensorBoard's images tab."""
+    """An encoded image into TensorBoard's images tab (`SummaryWriter.add_image` would encode the pixels again)."""
     from tensorboard.compat.proto.summary_pb2 import Summary
 
     image = Summary.Image(height=png.height, width=png.width, colorspace=3, encoded_image_string=bytes(png))
-    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+    writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 
 class FitFigure:
@@ -256,14 +253,14 @@ def tensorboard_writers(trainer: L.Trainer) -> list[Any]:
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
 
 
-class Figures(L.Callback):
+class Figures:
     """The pictures of learning: the fit drawn over the readings, the loss landscape, training against validation.
 
     TensorBoard's images tab gets `views/fit` at the start (step 0), after scheduled epochs (step = epochs done) and at
     the end, so its slider shows the curve moving into place, and `views/loss_landscape` at the end; the run directory
-    gets `fit.png` and `loss_landscape.png`. Its custom-scalars tab charts training and validation loss together.
-    The fit is drawn for one input column, for any net; the landscape for a net linear in its parameters with one
-    weight and a bias, such as the line `w * t_u + b`.
+    gets `fit.png` and `loss_landscape.png`. Its custom-scalars tab charts training and validation together, the loss
+    and each metric. The fit is drawn for one input column, for any net; the landscape of the mean squared error for
+    a net linear in its parameters with one weight and a bias, such as the line `w * t_u + b`. `Report` calls it.
 
     Args:
         every_n_epochs: draw the fit after every N epochs; by default after epochs 1, 4, 16, 64, ... (powers of
@@ -279,9 +276,7 @@ class Figures(L.Callback):
         if max_points < 1:
             raise UsageError(f"--figures.max_points {max_points}: a figure draws at least 1 reading, e.g. 1000.")
         self.every_n_epochs, self.max_points = every_n_epochs, max_points
-        self.path: list[tuple[float, float]] = []
         self.fit: FitFigure | None = None
-        self.linear: LinearFit | None = None
         self.drawn = -1
         self.encoder: ThreadPoolExecutor | None = None
         self.last_frame: Future[PNG] | None = None
@@ -292,82 +287,65 @@ class Figures(L.Callback):
             return epoch % self.every_n_epochs == 0
         return epoch & (epoch - 1) == 0 and epoch.bit_length() % 2 == 1  # a power of 4
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"path": self.path}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.path = state_dict["path"]
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        history = next(c for c in trainer.callbacks if isinstance(c, History))
-        self.linear = history.linear(trainer, pl_module)
-        if self.linear is not None and self.linear.optimum[0].numel() != 1:
-            self.linear = None  # the landscape is drawn over (weight, bias): one weight
-        if not self.path and self.linear is not None:  # a resumed run has its path so far
-            self.path = [self.parameters(pl_module)]
+    def start(self, trainer: L.Trainer, pl_module: Any, reference: tuple[torch.Tensor, str], title: str) -> None:
+        """The custom-scalars charts, and the fit's first frame against `reference` (its values at `self.xs`)."""
+        self.fit, self.drawn, self.last_frame = None, -1, None
         if not trainer.is_global_zero:
             return
+        names = ["loss", *(name.removeprefix("train/") for name in pl_module.train_metrics.keys(keep_base=False))]
         for experiment in tensorboard_writers(trainer):
             experiment.add_custom_scalars(
                 {
                     "training against validation": {
-                        name: ["Multiline", [f"^train/{key}$", f"^val/{key}$"]]
-                        for name, key in (("loss (MSE)", "loss"), ("mean absolute error", "mae"), ("R²", "r2"))
+                        name: ["Multiline", [f"^train/{name}$", f"^val/{name}$"]] for name in names
                     }
                 }
             )
         if len(trainer.datamodule.input_columns) == 1:
-            self.fit = self.fit_figure(trainer, history.linear(trainer, pl_module))
-            self.draw_fit(trainer, pl_module, trainer.current_epoch)
+            self.fit = self.fit_figure(trainer.datamodule, reference)
+            self.draw_fit(trainer, pl_module, trainer.current_epoch, title)
 
-    @staticmethod
-    def parameters(pl_module: Any) -> tuple[float, float]:
-        weight, bias = parameter_vector(pl_module.net).tolist()
-        return weight, bias
+    def references(self, data: Any) -> torch.Tensor:
+        """The readings along the x-axis a reference curve is drawn at: the data's range and a little more."""
+        t_u = [rows[:, 0] for rows in (data.train_inputs, data.val_inputs) if len(rows)]
+        low, high = min(t.min().item() for t in t_u), max(t.max().item() for t in t_u)
+        margin = 0.05 * (high - low or 1.0)
+        return torch.linspace(low - margin, high + margin, 200)[:, None]
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        epoch = trainer.current_epoch + 1
-        if self.path:
-            self.path.append(self.parameters(pl_module))
+    def epoch_end(self, trainer: L.Trainer, pl_module: Any, epoch: int, title: str) -> None:
+        """A frame of the fit, if one is due after this epoch."""
         if self.fit is not None and self.due(epoch):
-            self.draw_fit(trainer, pl_module, epoch)
+            self.draw_fit(trainer, pl_module, epoch, title)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+    def end(self, trainer: L.Trainer, pl_module: Any, title: str, landscape: Figure | None) -> None:
+        """The last frame into `fit.png`, and the landscape, if there is one, into `loss_landscape.png`."""
         if self.fit is None:
             return
         epochs, run_dir = trainer.current_epoch, Path(trainer.logger.log_dir)  # rank 0 only
         if self.drawn != epochs:
-            self.draw_fit(trainer, pl_module, epochs)
+            self.draw_fit(trainer, pl_module, epochs, title)
         last_frame = self.last_frame.result()  # the frames before it are in TensorBoard too, then
         atomic.replace(run_dir / "fit.png", lambda file: file.write(last_frame), mode="wb")
-        if self.path:
-            landscape = PNG.of(pixels(self.landscape(trainer, pl_module)))  # once, for the file and TensorBoard
-            atomic.replace(run_dir / "loss_landscape.png", lambda file: file.write(landscape), mode="wb")
+        if landscape is not None:
+            image = PNG.of(pixels(landscape))  # once, for the file and TensorBoard
+            atomic.replace(run_dir / "loss_landscape.png", lambda file: file.write(image), mode="wb")
             for experiment in tensorboard_writers(trainer):
-                add_image(experiment, f"{VIEWS}/loss_landscape", landscape, epochs)
+                add_image(experiment, f"{VIEWS}/loss_landscape", image, epochs)
 
-    def teardown(self, trainer: L.Trainer, pl_module: Any, stage: str) -> None:
+    def close(self) -> None:
+        """Wait for the last frames: a frame of a run stopped by an error still reaches TensorBoard."""
         if self.encoder is not None:
-            self.encoder.shutdown(wait=True)  # a frame of a run stopped by an error still reaches TensorBoard
+            self.encoder.shutdown(wait=True)
             self.encoder = None
 
     def subsample(self, rows: int) -> torch.Tensor:
         """At most `max_points` row numbers, evenly spread (the rows of a split are already in random order)."""
         return torch.linspace(0, rows - 1, min(rows, self.max_points)).round().long()
 
-    def fit_figure(self, trainer: L.Trainer, linear: LinearFit | None) -> FitFigure:
-        data = trainer.datamodule
+    def fit_figure(self, data: Any, reference: tuple[torch.Tensor, str]) -> FitFigure:
         train, val = self.subsample(len(data.train_targets)), self.subsample(len(data.val_targets))
         self.readings = torch.cat([data.train_inputs[train], data.val_inputs[val]])
-        t_u = [rows[:, 0] for rows in (data.train_inputs, data.val_inputs) if len(rows)]
-        low, high = min(t.min().item() for t in t_u), max(t.max().item() for t in t_u)
-        margin = 0.05 * (high - low or 1.0)
-        self.xs = torch.linspace(low - margin, high + margin, 200)[:, None]
-        if linear is not None:
-            weight, bias = linear.optimum
-            reference = (linear.features(self.xs) @ weight + bias, "least squares (closed form)")
-        else:
-            reference = (line(*data.best_line())(self.xs.double()), "best line (least squares)")
+        self.xs = self.references(data)
         return FitFigure(
             (data.train_inputs[train, 0].numpy(), data.train_targets[train].numpy()),
             (data.val_inputs[val, 0].numpy(), data.val_targets[val].numpy()),
@@ -377,13 +355,17 @@ class Figures(L.Callback):
             data.target_column,
         )
 
-    @rank_zero_only
-    def draw_fit(self, trainer: L.Trainer, pl_module: Any, epoch: int) -> None:
-        with torch.no_grad():
-            curve, predicted = pl_module(self.xs).numpy(), pl_module(self.readings).numpy()
+    def draw_fit(self, trainer: L.Trainer, pl_module: Any, epoch: int, title: str) -> None:
+        """A frame of the fit: the net's curve in eval mode, without gradients; its mode is restored."""
+        training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                curve, predicted = pl_module(self.xs).numpy(), pl_module(self.readings).numpy()
+        finally:
+            pl_module.train(training)
         when = "Start" if epoch == 0 else f"After {epoch} epoch{'s' if epoch > 1 else ''}"
-        learned = self.title(trainer, pl_module)
-        frame = self.fit.draw(curve, predicted, f"{when}: {learned}")
+        frame = self.fit.draw(curve, predicted, f"{when}: {title}")
         if self.encoder is None:
             # PNG compression releases the GIL: on a second core it costs the epochs nothing. One thread, so the
             # frames reach TensorBoard in order.
@@ -399,35 +381,19 @@ class Figures(L.Callback):
             add_image(experiment, f"{VIEWS}/fit", png, epoch)
         return png
 
-    @staticmethod
-    def title(trainer: L.Trainer, pl_module: Any) -> str:
-        """The learned equation in raw units if it is short, or the net and its training loss."""
-        history = next(c for c in trainer.callbacks if isinstance(c, History))
-        linear, data = history.linear(trainer, pl_module), trainer.datamodule
-        raw = linear.raw(*trained_parameters(pl_module.net)) if linear is not None else None
-        if raw is not None:
-            names = linear.names(data.input_columns)
-            learned = equation(raw[0].tolist(), raw[1], names, data.target_column)
-            if len(learned) <= 60:
-                return learned
-        name = type(pl_module.net).__name__
-        return f"{name}, train/loss {history.train[max(history.train)]:.4g}" if history.train else name
 
-    def landscape(self, trainer: L.Trainer, pl_module: Any) -> Figure:
-        data = trainer.datamodule
-        weight, bias = self.linear.optimum  # in the coordinates the net trains in
-        normalized = pl_module.normalize.how != "none"
-        [name] = self.linear.names([f"{c}n" if normalized else c for c in data.input_columns])
-        optimizer = trainer.optimizers[0]
-        how = f"{type(optimizer).__name__} lr {optimizer.param_groups[0]['lr']:g}"
-        described = pl_module.normalize.describe(data.input_columns)
-        units = f", {described[0]}" if described else ""
-        condition = learning_rate_limit(self.linear.curvature)[1]  # λ_max / λ_min
-        return loss_landscape(
-            self.linear.gram.numpy(),
-            self.path,
-            (weight.item(), bias),
-            name,
-            f"Training loss of {data.target_column} = w * {name} + b{units}\nand the path of {how}\n"
-            f"condition number λ_max/λ_min = {condition:.5g}: {shape(condition)}",
-        )
+def landscape_figure(
+    linear: LinearFit, path: Sequence[tuple[float, ...]], x_name: str, target: str, how: str, described: list[str]
+) -> Figure:
+    """The training loss's landscape of a line `target = w * x + b` and the optimizer's `path` over it."""
+    weight, bias = linear.optimum  # in the coordinates the net trains in
+    units = f", {described[0]}" if described else ""
+    condition = learning_rate_limit(linear.curvature)[1]  # λ_max / λ_min
+    return loss_landscape(
+        linear.gram.numpy(),
+        path,
+        (weight.item(), bias),
+        x_name,
+        f"Training loss of {target} = w * {x_name} + b{units}\nand the path of {how}\n"
+        f"condition number λ_max/λ_min = {condition:.5g}: {shape(condition)}",
+    )

@@ -21,19 +21,18 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from torch import nn
 
 from thermometer.linear import (
+    CHUNK_ROWS,
     LinearFit,
     learning_rate_limit,
     line,
-    mean_squared_error,
     suggested_learning_rate,
     trained_parameters,
 )
 from thermometer.report import diagnosis
-from thermometer.report.console import print_summary
 from thermometer.report.history import History
 from thermometer.run import atomic
 from thermometer.run.logger import choices
-from thermometer.run.stop import GracefulStop
+from thermometer.run.parts import RunParts
 
 
 def finite_or_none(value: Any) -> Any:
@@ -47,14 +46,10 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
-    """Why `fit` ended, in words (divergence and signals aside).
-
-    A callback of the user's that stops a run says why in its `stopped_because` (a sweep's pruning does).
-    """
-    for callback in trainer.callbacks:
-        if because := getattr(callback, "stopped_because", None):
-            return because
+def stop_reason(trainer: L.Trainer, stopping: EarlyStopping, because: str | None = None) -> str:
+    """Why `fit` ended, in words (divergence and signals aside); `because`, a callback's own reason (a sweep's)."""
+    if because:
+        return because
     if stopping.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
         change = f"improved by less than {abs(stopping.min_delta):g}" if stopping.min_delta else "did not improve"
         return f"early stopping: {stopping.monitor} {change} in {stopping.patience} epochs"
@@ -64,16 +59,26 @@ def stop_reason(trainer: L.Trainer, stopping: EarlyStopping) -> str:
         return f"max_steps={trainer.max_steps} reached"
     if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
         return f"max_epochs={trainer.max_epochs} reached"
-    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # Lightning's, for max_time
     if timer is not None and (timer.time_remaining() or 0) <= 0:
         return f"max_time reached after {timer.time_elapsed():.3g} s of training"
     return "training stopped"
 
 
 def float64(pl_module: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The system's normalisation and net as one float64 module from raw readings to predictions, for exact losses."""
-    model = copy.deepcopy(nn.Sequential(pl_module.normalize, pl_module.net)).double()
-    return lambda t_u: model(t_u).reshape(len(t_u))
+    """The system's normalisation and net as one float64 module in eval mode, raw readings to predictions."""
+    model = copy.deepcopy(nn.Sequential(pl_module.normalize, pl_module.net)).double().eval()
+
+    def predict(t_u: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(t_u).reshape(len(t_u))
+
+    return predict
+
+
+def is_squared_error(loss: nn.Module) -> bool:
+    """Whether the loss is the mean squared error, for which the closed form, the bowl and the rate's limit hold."""
+    return type(loss) is nn.MSELoss and loss.reduction == "mean"
 
 
 def equation(weight: list[float], bias: float, names: list[str], target: str) -> str:
@@ -82,8 +87,10 @@ def equation(weight: list[float], bias: float, names: list[str], target: str) ->
     return f"{target} = " + " + ".join(terms).replace("+ -", "- ")
 
 
-def linear_summary(fit: LinearFit, pl_module: Any, data: Any, rows: dict[str, tuple]) -> dict[str, Any]:
-    """The equation in raw units, as trained, and the closed-form optimum of the net's own family."""
+def linear_summary(
+    fit: LinearFit, pl_module: Any, data: Any, rows: dict[str, tuple], measure: Callable[..., float | None]
+) -> dict[str, Any]:
+    """The equation in raw units, as trained, and the closed-form optimum of the net's own family (squared error)."""
     net, target = pl_module.net, data.target_column
     weight, bias = trained_parameters(net)
     normalized = pl_module.normalize.how != "none"
@@ -113,8 +120,10 @@ def linear_summary(fit: LinearFit, pl_module: Any, data: Any, rows: dict[str, tu
             else equation(best_weight.tolist(), best_bias, trained_names, target),
             "weight": raw_best[0].tolist() if raw_best else None,
             "bias": raw_best[1] if raw_best else None,
-            **{f"{s}_loss": mean_squared_error(predict(best_weight, best_bias), *xy) for s, xy in rows.items()},
-        },
+            **{f"{s}_loss": measure(predict(best_weight, best_bias), *xy) for s, xy in rows.items()},
+        }
+        if is_squared_error(pl_module.loss_fn)
+        else None,
     }
 
 
@@ -141,52 +150,67 @@ NUMBERS = ("train_loss", "val_loss", "best_loss", "best_epoch", "epochs", "bias"
 """The keys of `metrics.json` whose values are single numbers (null where they do not apply): a sweep's objectives."""
 
 
-def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
-    """Everything `metrics.json` holds; a key that does not apply to this net is null."""
+def summarize(
+    trainer: L.Trainer,
+    pl_module: Any,
+    history: History,
+    linear: LinearFit | None,
+    best_line: tuple[torch.Tensor, float],
+    run: RunParts,
+) -> dict[str, Any]:
+    """Everything `metrics.json` holds; a key that does not apply to this net or loss is null.
+
+    Every loss is the run's own (`pl_module.loss_fn`), computed in float64 with the net in eval mode.
+    """
     data = trainer.datamodule
-    history = next(c for c in trainer.callbacks if isinstance(c, History))
-    stopping = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
-    best = next(c for c in trainer.checkpoint_callbacks if c.monitor)
-    last = next(c for c in trainer.checkpoint_callbacks if c.save_last)
-    signal = next((c.interrupted for c in trainer.callbacks if isinstance(c, GracefulStop) and c.interrupted), None)
+    loss_fn = copy.deepcopy(pl_module.loss_fn).double()
+    squared = is_squared_error(pl_module.loss_fn)
+
+    def measure(
+        predict: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor
+    ) -> float | None:
+        return mean_loss(loss_fn, predict, inputs, targets)
+
     rows = {"train": (data.train_inputs, data.train_targets), "val": (data.val_inputs, data.val_targets)}
-    losses = {f"{s}_loss": mean_squared_error(float64(pl_module), *xy) for s, xy in rows.items()}
-    line_weight, line_bias = data.best_line()
-    fit = history.linear(trainer, pl_module)
-    linear = linear_summary(fit, pl_module, data, rows) if fit else {}
+    losses = {f"{s}_loss": measure(float64(pl_module), *xy) for s, xy in rows.items()}
+    line_weight, line_bias = best_line
+    linear_part = linear_summary(linear, pl_module, data, rows, measure) if linear else {}
     optimizer = trainer.optimizers[0]
     lr = optimizer.param_groups[0]["lr"]
+    signal = run.stop.interrupted
 
-    limit = step_size_limit(fit, optimizer, trainer.num_training_batches == 1)
+    limit = step_size_limit(linear if squared else None, optimizer, trainer.num_training_batches == 1)
     diverged = diagnosis.divergence(history.losses)
-    baseline = mean_squared_error(line(line_weight, line_bias), *rows["train"])
+    baseline = measure(line(line_weight, line_bias), *rows["train"])
     overfitting = diagnosis.overfitting(history.train, history.val, baseline) if not diverged else None
     not_converged = None
     if not (diverged or signal or overfitting):
-        optimum_loss = linear["optimum"]["train_loss"] if linear else None
+        optimum_loss = (linear_part.get("optimum") or {}).get("train_loss")
         not_converged = diagnosis.not_converged(history.train, losses["train_loss"], optimum_loss, baseline)
-    stopped = f"diverged: {diverged.split(' (')[0]}" if diverged else stop_reason(trainer, stopping)
+    stopped = f"diverged: {diverged.split(' (')[0]}" if diverged else stop_reason(trainer, run.stopping, run.because())
     if signal and not diverged:
         stopped = f"interrupted by {signal.name}"
     how = {"optimizer": type(optimizer).__name__, "lr": lr, "normalize": pl_module.normalize.how}
-    monitored = history.losses[best.monitor]
+    best = run.best
+    monitored = history.losses.get(best.monitor, {})
     return {
         "net": f"{type(pl_module.net).__module__}.{type(pl_module.net).__qualname__}",
-        "equation": linear.get("equation"),
-        "features": linear.get("features"),
+        "loss": f"{type(pl_module.loss_fn).__module__}.{type(pl_module.loss_fn).__qualname__}",
+        "equation": linear_part.get("equation"),
+        "features": linear_part.get("features"),
         "target": data.target_column,
-        "weight": linear.get("weight"),
-        "bias": linear.get("bias"),
+        "weight": linear_part.get("weight"),
+        "bias": linear_part.get("bias"),
         **losses,
-        "trained": linear.get("trained"),
+        "trained": linear_part.get("trained"),
         "last_epoch": {name: curve[max(curve)] for name, curve in history.losses.items() if curve},
-        "closed_form": {  # the best straight line in the raw readings: every net's baseline
+        "closed_form": {  # the best straight line in the raw readings: every net's baseline, in the run's loss
             "equation": equation(line_weight.tolist(), line_bias, list(data.input_columns), data.target_column),
             "weight": line_weight.tolist(),
             "bias": line_bias,
-            **{f"{s}_loss": mean_squared_error(line(line_weight, line_bias), *xy) for s, xy in rows.items()},
+            **{f"{s}_loss": measure(line(line_weight, line_bias), *xy) for s, xy in rows.items()},
         },
-        "optimum": linear.get("optimum"),
+        "optimum": linear_part.get("optimum"),
         "epochs": trainer.current_epoch,
         "stop_reason": stopped,
         "optimizer": how["optimizer"],
@@ -196,7 +220,7 @@ def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
         "interrupted": signal.name if signal else None,
         "overfitting": overfitting,
         "not_converged": (
-            f"{not_converged}: {diagnosis.more_training(stopped, stopping.patience, trainer.max_epochs, **how)}"
+            f"{not_converged}: {diagnosis.more_training(stopped, run.stopping.patience, trainer.max_epochs, **how)}"
             if not_converged
             else None
         ),
@@ -204,26 +228,26 @@ def summarize(trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
         "best_loss": best.best_model_score.item() if best.best_model_score is not None else None,
         "best_epoch": min(monitored, key=monitored.get) if best.best_model_path and monitored else None,
         "best_checkpoint": str(Path(best.best_model_path)) if best.best_model_path else None,
-        "last_checkpoint": str(Path(last.last_model_path)),
+        "last_checkpoint": str(Path(run.last.last_model_path)),
         "hparams": choices({**pl_module.hparams, **data.hparams}),
     }
 
 
-class RunSummary(L.Callback):
-    """At the end of `fit`, `metrics.json` in the run directory and the summary on the console (process 0)."""
+def mean_loss(
+    loss_fn: nn.Module, predict: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor
+) -> float | None:
+    """The loss of `predict` on some rows, a chunk of rows at a time, each weighted by its rows; None for no rows."""
+    if not len(targets):
+        return None
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(targets), CHUNK_ROWS):
+            rows = slice(start, start + CHUNK_ROWS)
+            total += loss_fn(predict(inputs[rows].double()), targets[rows].double()).item() * len(targets[rows])
+    return total / len(targets)
 
-    def __init__(self) -> None:
-        self.summary: dict[str, Any] | None = None
-        self.resume_options: list[str] = []
-        """Options to repeat in the Resume command: those given with a resume, beyond its config and checkpoint."""
 
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.summary = summarize(trainer, pl_module)
-        if trainer.is_global_zero:
-            run_dir = Path(trainer.logger.log_dir)  # not trainer.log_dir: it waits for the other processes
-            text = json.dumps(finite_or_none(self.summary), indent=2, allow_nan=False) + "\n"
-            atomic.write_text(run_dir / "metrics.json", text)
-            print_summary(self.summary, run_dir, Path(trainer.logger.save_dir), self.resume_options)
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.summary = None
+def write(summary: dict[str, Any], run_dir: Path) -> None:
+    """`metrics.json`, whole or not at all (JSON has no inf or NaN: such numbers are null)."""
+    text = json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n"
+    atomic.write_text(run_dir / "metrics.json", text)

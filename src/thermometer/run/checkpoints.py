@@ -1,9 +1,9 @@
-"""What is saved when, and how a run stops and resumes: the best and last checkpoints, and Ctrl-C or SIGTERM."""
+"""What is saved when: the best weights and the last state, written every few seconds, and how patience resumes."""
 
 from __future__ import annotations
 
-import functools
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -12,18 +12,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
 
-class SettledKey:
-    """A callback's `state_key` worked out once: Lightning builds it from the settings at every hook it calls.
-
-    The key names the callback's state in a checkpoint; its settings do not change once the run has begun.
-    """
-
-    @functools.cached_property
-    def state_key(self) -> str:
-        return super().state_key
-
-
-class Patience(SettledKey, EarlyStopping):
+class Patience(EarlyStopping):
     """Lightning's `EarlyStopping`, whose options given with a resume override the checkpoint's.
 
     Lightning restores the patience with the count of epochs without improvement, so `--early_stopping.patience
@@ -37,21 +26,15 @@ class Patience(SettledKey, EarlyStopping):
         self.patience, self.stopped_epoch = patience, 0
         self.stopping_reason, self.stopping_reason_message = EarlyStoppingReason.NOT_STOPPED, None
 
-    def _improvement_message(self, current: torch.Tensor) -> str:
-        # Lightning formats this at every improvement, nearly every epoch here, for its verbose log alone: the
-        # tensors' arithmetic and formatting cost more than the check itself.
-        return super()._improvement_message(current) if self.verbose else "improved"
 
-
-class BestCheckpoint(SettledKey, ModelCheckpoint):
+class BestCheckpoint(ModelCheckpoint):
     """Lightning's `ModelCheckpoint` of the best weights, holding each new best in memory, written every few seconds.
 
-    On eleven readings an epoch takes milliseconds and the loss improves nearly every epoch, so writing, or even
-    assembling, a checkpoint at each improvement would be most of a run's work. A new best costs a copy of the
-    model's tensors; `best.ckpt` (the weights, hyperparameters and split at the best epoch, as `save_weights_only`
-    writes) lags by at most `write_every` seconds and is written at the end of training and on an exception.
-    `last.ckpt` holds everything a resumed run needs. With `save_weights_only` false or `save_top_k` other than 1,
-    each improvement is written at once, as Lightning does.
+    On eleven readings an epoch takes about a millisecond and the loss improves nearly every epoch; writing a
+    checkpoint at each improvement (3 ms with its fsync) would be most of a run's work. A new best costs a copy of
+    the model's tensors; `best.ckpt` lags by at most `write_every` seconds and is written at the end of training and
+    on an exception. With `save_weights_only` false or `save_top_k` other than 1, each improvement is written at
+    once, as Lightning does.
 
     Args:
         *args: `ModelCheckpoint`'s arguments.
@@ -63,51 +46,35 @@ class BestCheckpoint(SettledKey, ModelCheckpoint):
     def __init__(self, *args: Any, write_every: float = 5.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.write_every = write_every
-        self.pending: tuple[str, int, int, dict[str, torch.Tensor]] | None = None
+        self.pending: tuple[str, dict[str, torch.Tensor]] | None = None
         self.written_at = time.monotonic()
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        # Lightning's one place where a new best is written, and the only way to defer the write: ModelCheckpoint
+        # has no public hook between deciding that a score is the best and writing it.
         if self.save_top_k != 1 or not self.write_every or not self.save_weights_only:
             super()._save_checkpoint(trainer, filepath)
             return
         weights = {name: t.detach().clone() for name, t in trainer.lightning_module.state_dict().items()}
-        self.pending = (filepath, trainer.current_epoch, trainer.global_step, weights)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if time.monotonic() - self.written_at >= self.write_every:
+        self.pending = (filepath, weights)
+        # Every process takes part in a write (Lightning's barrier): rank 0's clock decides for all.
+        if trainer.strategy.broadcast(time.monotonic() - self.written_at >= self.write_every):
             self.write(trainer)
 
-    def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, torch.Tensor]:
-        # Lightning deep-copies every logged value at each epoch to freeze the score and the name's numbers, about
-        # 0.1 ms a tensor; a detached clone freezes them as well.
-        candidates = {
-            name: value.detach().clone() if isinstance(value, torch.Tensor) else value
-            for name, value in trainer.callback_metrics.items()
-        }
-        epoch, step = candidates.get("epoch"), candidates.get("step")
-        candidates["epoch"] = epoch.int() if isinstance(epoch, torch.Tensor) else torch.tensor(trainer.current_epoch)
-        candidates["step"] = step.int() if isinstance(step, torch.Tensor) else torch.tensor(trainer.global_step)
-        return candidates
-
-    def _get_metric_interpolated_filepath_name(
-        self, monitor_candidates: dict[str, torch.Tensor], trainer: L.Trainer, del_filepath: str | None = None
-    ) -> str:
-        # A new best replacing the last under the same name (`best.ckpt`): Lightning's answer, without asking the
-        # file system at every epoch whether that file exists.
-        filepath = self.format_checkpoint_name(monitor_candidates)
-        if filepath == del_filepath:
-            return filepath
-        return super()._get_metric_interpolated_filepath_name(monitor_candidates, trainer, del_filepath)
-
     def write(self, trainer: L.Trainer) -> None:
-        """Write the best held in memory, if any, as the checkpoint of its own epoch."""
-        if self.pending is not None:
-            filepath, epoch, global_step, weights = self.pending
-            self.pending = None
-            checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=True)
-            checkpoint.update(epoch=epoch, global_step=global_step, state_dict=weights)
-            trainer.strategy.save_checkpoint(checkpoint, filepath)
-            self.written_at = time.monotonic()
+        """Write the best held in memory, if any: the module holds those weights for the moment of the write."""
+        if self.pending is None:
+            return
+        filepath, weights = self.pending
+        self.pending = None
+        module = trainer.lightning_module
+        now = {name: t.detach().clone() for name, t in module.state_dict().items()}
+        module.load_state_dict(weights)
+        try:
+            trainer.save_checkpoint(filepath, weights_only=True)
+        finally:
+            module.load_state_dict(now)
+        self.written_at = time.monotonic()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.written_at = time.monotonic()  # seconds of training, not of start-up, before the first write
@@ -122,38 +89,38 @@ class BestCheckpoint(SettledKey, ModelCheckpoint):
         super().on_exception(trainer, pl_module, exception)
 
 
-class LastCheckpoint(SettledKey, ModelCheckpoint):
+class LastCheckpoint(ModelCheckpoint):
     """`last.ckpt`, written at the end of an epoch at most every `write_every` seconds, and at the end of training.
 
-    A `kill -9` then loses at most those seconds; an epoch boundary is where a resumed run continues exactly. The
-    seconds are the best checkpoint's, when there is one: `--checkpoint.write_every` sets both.
+    A `kill -9` then loses at most those seconds; an epoch boundary is where a resumed run continues exactly. A
+    `ModelCheckpoint`, so that Lightning calls it after every other callback, whose state it saves.
+
+    Args:
+        write_every: seconds between writes; `--checkpoint.write_every` sets it with the best checkpoint's.
+
     """
 
     def __init__(self, write_every: float = 5.0) -> None:
-        super().__init__(save_top_k=0, save_last=True)
+        super().__init__(filename="last", save_top_k=0)
         self.write_every = write_every
         self.written_at = time.monotonic()
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        best = next((c for c in trainer.callbacks if isinstance(c, BestCheckpoint)), None)
-        self.write_every = best.write_every if best is not None else self.write_every
-        super().setup(trainer, pl_module, stage)
-
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.written_at = time.monotonic()  # seconds of training, not of start-up, before the first write
-        super().on_train_start(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Every process must take part in the write: rank 0's clock decides for all.
         if trainer.strategy.broadcast(time.monotonic() - self.written_at >= self.write_every):
-            self.write_last(trainer)
+            self.write(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pass  # only at the end of the epoch, after every callback has seen it
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.write_last(trainer)
+        self.write(trainer)
 
-    def write_last(self, trainer: L.Trainer) -> None:
-        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+    def write(self, trainer: L.Trainer) -> None:
+        """Everything a resume needs, into `last.ckpt`."""
+        self.last_model_path = str(Path(self.dirpath) / "last.ckpt")
+        trainer.save_checkpoint(self.last_model_path, weights_only=False)
         self.written_at = time.monotonic()

@@ -73,7 +73,9 @@ class GracefulStop(L.Callback):
         # Here, not in the handler: a stop requested between epochs would leave an epoch without its step.
         if trainer.received_sigterm:  # noted by Lightning's handler in the moment before ours was back
             self.signal = self.signal or signal.SIGTERM
-            trainer._signal_connector.received_sigterm = False  # ours to handle: no bare SystemExit
+            # Ours to handle, at this epoch's end, with a checkpoint: Lightning would raise a bare SystemExit. The
+            # trainer's flag is read-only, and no public API tells Lightning that a callback handles SIGTERM.
+            trainer._signal_connector.received_sigterm = False
         # With several processes, a signal to any one of them (`kill` reaches one) stops them all.
         if trainer.world_size > 1:
             asked = trainer.strategy.reduce(torch.tensor(self.signal or 0), reduce_op="max")
@@ -85,12 +87,12 @@ class GracefulStop(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.training = False
 
-    def stopped_at_once(self, options: Sequence[str] = ()) -> str:
+    def stopped_at_once(self, program: str, options: Sequence[str] = ()) -> str:
         """What a second Ctrl-C leaves: the last periodic `last.ckpt` to resume from, if one was written."""
         last = self.run_dir / "checkpoints" / "last.ckpt"
         if not last.is_file():
             return "Stopped at once, before the first checkpoint: nothing to resume."
-        command = resume_command(self.run_dir, last, options)
+        command = resume_command(self.run_dir, last, options, program)
         return f"Stopped at once. Resume:  {command}   (from the last periodic checkpoint)"
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

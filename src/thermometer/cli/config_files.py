@@ -1,0 +1,54 @@
+"""The `--config` files of a command line: which they are, that each can be read, and the run's name from them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import yaml
+
+from thermometer.errors import UsageError
+
+
+def config_files(args: list[str]) -> list[str]:
+    """The `--config` files among the arguments (not inline YAML or JSON, which LightningCLI also accepts)."""
+    paths = [value for option, value in itertools.pairwise(args) if option in ("--config", "-c")]
+    paths += [option.removeprefix("--config=") for option in args if option.startswith("--config=")]
+    return [path for path in paths if ":" not in path and not path.lstrip().startswith("{")]
+
+
+def run_name(args: list[str]) -> str:
+    """The name a run goes by in `lightning_logs/` and TensorBoard: its `--config` files, `05_split`, or `default`.
+
+    A run's own `lightning_logs/<name>/version_N/config.yaml` gives that run's name again.
+    """
+    names = []
+    for path in map(Path, config_files(args)):
+        in_a_run = path.name == "config.yaml" and path.parent.name.startswith("version_")
+        names.append(path.parent.parent.name if in_a_run else path.stem)
+    return "+".join(dict.fromkeys(names)) or "default"
+
+
+def check_config_files(args: list[str]) -> None:
+    """Each `--config` file exists and is valid YAML, or one `UsageError` line says which and where."""
+    for path in config_files(args):
+        if not Path(path).is_file():
+            raise UsageError(f"--config {path}: no such file. Give a YAML file, e.g. configs/book/03_scaled.yaml.")
+        try:
+            options = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise UsageError(f"--config {path}: not UTF-8 text; save it as UTF-8.") from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise UsageError(f"--config {path}: not valid YAML ({where}{getattr(error, 'problem', error)}).") from None
+        if not isinstance(options, dict):
+            what = "empty" if options is None else f"a YAML {type(options).__name__}"
+            raise UsageError(
+                f"--config {path}: {what}; a config maps options to values, e.g. 'trainer: {{max_epochs: 100}}'."
+            )
+        try:
+            json.dumps(options)
+        except ValueError:  # a recursive anchor: a structure that contains itself
+            raise UsageError(f"--config {path}: an anchor refers to itself; a config cannot contain itself.") from None
