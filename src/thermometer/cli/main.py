@@ -104,12 +104,16 @@ class ThermometerCLI(LightningCLI):
         parser.link_arguments("data.input_columns", "model.n_inputs", compute_fn=n_inputs)
 
     def before_instantiate_classes(self) -> None:
+        if self.subcommand is None:  # `parse`: the options alone, nothing is built
+            return
         config = self.config[self.subcommand]
         if config.get("weights_only") is None:
             config.weights_only = True
         tell_the_net(config.model.net, len(config.data.input_columns))
 
     def instantiate_classes(self) -> None:
+        if self.subcommand is None:  # `parse`
+            return
         try:
             super().instantiate_classes()
         except (TypeError, ValueError, RuntimeError, OverflowError) as error:  # from a net's own __init__
@@ -139,8 +143,9 @@ class ThermometerCLI(LightningCLI):
         super().parse_arguments(parser, args)
         # Mistakes end here, before LightningCLI reads a checkpoint (a traceback if it is no checkpoint) and before
         # any trainer or run directory exists.
-        subcommand = self.config.subcommand
-        config = self.config[subcommand]
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config  # `parse` has no subcommands: fit's options
+        subcommand = subcommand or "fit"
         own_default_lr(config.model.optimizer, given_model_keys(self.given_args, config.get("config") or []))
         checks.check(config, subcommand)
         if subcommand != "fit" and not config.get("ckpt_path"):
@@ -541,3 +546,31 @@ def main(args: list[str] | None = None, name: str | None = None, callbacks: Sequ
     if status := exit_status(summary, stop):  # the summary has said why: the diagnosis, or how to resume
         raise SystemExit(status)
     return cli
+
+
+def parse(args: list[str]) -> Namespace:
+    """The `fit` options that `main(args)` would train with, checked as it checks them, without training.
+
+    Unless `--seed_everything` is given, nothing is seeded and the config's `seed_everything` is false.
+
+    Raises:
+        UsageError: a mistake in the options, in one line.
+    """
+    with warnings.catch_warnings():  # args from Python, whatever the process's own command line
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
+        try:
+            check_config_files(args)
+            cli = ThermometerCLI(
+                Thermometer,
+                TemperatureDataModule,
+                parser_kwargs={"allow_abbrev": False},
+                parser_class=ThermometerParser,
+                seed_everything_default=False,  # parsing only: the process's random state stays as it was
+                auto_configure_optimizers=False,
+                trainer_defaults={"max_epochs": 1000},  # main's, which the checks compare --trainer.min_epochs with
+                args=args,
+                run=False,  # the parser without subcommands: fit's options
+            )
+        except UsageError as error:  # without the parser's hint, which names the process's own script
+            raise UsageError(str(error).splitlines()[0]) from None
+    return cli.config
