@@ -2,6 +2,7 @@
 
 import json
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -220,3 +221,29 @@ def test_a_value_refused_in_a_later_trial_stops_the_sweep_and_its_point_runs_onc
     path.write_text(path.read_text().replace("'-40'", "'40'"))
     sweep(["--config", str(path)])
     assert sorted(t.params["model.optimizer.lr"] for t in finished(tmp_path)) == [0.1, 0.2]
+
+
+TINY_NET = """
+from torch import nn
+
+
+class TinyNet(nn.Linear):
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__(n_inputs, 1)
+"""
+
+
+def test_a_sweep_from_the_shell_imports_a_net_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_nets.py").write_text(TINY_NET)
+    args = ["--model.net", "my_nets.TinyNet", "--trainer.max_epochs", "3", "--figures.every_n_epochs", "3"]
+    (tmp_path / "nets.yaml").write_text(yaml.safe_dump({"args": args, "space": {"model.optimizer.lr": [0.01]}}))
+    monkeypatch.setattr(sys, "argv", ["sweep.py", "--config", "nets.yaml"])
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the sweep puts the working directory first
+    try:
+        sweep()
+    finally:
+        sys.modules.pop("my_nets", None)
+    [trial] = study(tmp_path, "nets").trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert json.loads((Path(trial.user_attrs["run"]) / "metrics.json").read_text())["net"] == "my_nets.TinyNet"

@@ -8,6 +8,7 @@ resumes where it stopped, and several workers share it. Once no trial is running
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -64,7 +65,13 @@ def parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> optuna.Study:
-    """`python scripts/sweep.py --config configs/sweeps/learning_rate.yaml`: one clear line and exit 2 for a mistake."""
+    """`python scripts/sweep.py --config configs/sweeps/learning_rate.yaml`: one clear line and exit 2 for a mistake.
+
+    From the shell (`argv` None), a net given by path imports from the working directory as in `train.py`:
+    `--model.net my_nets.TinyNet` finds `my_nets.py` there.
+    """
+    if argv is None:
+        sys.path.insert(0, os.getcwd())
     given = sys.argv[1:] if argv is None else argv
     signals = BetweenTrials()
     try:
