@@ -8,17 +8,19 @@ resumes where it stopped, and several workers share it. Once no trial is running
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 import optuna
+import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
 from optuna.trial import TrialState
 
 from thermometer.errors import UsageError
 from thermometer.sweep.figure import draw
-from thermometer.sweep.spec import Sweep
+from thermometer.sweep.spec import Sweep, in_directory
 from thermometer.sweep.storage import FINISHED, GridTaken, open_study
 from thermometer.sweep.trials import BetweenTrials, Objective, Stopped
 
@@ -64,6 +66,31 @@ def parser() -> ArgumentParser:
     return parser
 
 
+def files_resolved(argv: list[str]) -> list[str]:
+    """`argv` with each sweep file's `args` given again right after the file, their relative files found from it.
+
+    `--args [--config, ../book/01_diverge.yaml]` in `configs/sweeps/x.yaml` is `configs/book/01_diverge.yaml`, as
+    jsonargparse finds a path inside a config file; `--args` on the command line is taken as it is, from here.
+    """
+    resolved = []
+    for index, arg in enumerate(argv):
+        resolved.append(arg)
+        if arg.startswith("--config="):
+            file = Path(arg.removeprefix("--config="))
+        elif index and argv[index - 1] == "--config":
+            file = Path(arg)
+        else:
+            continue
+        try:
+            settings = yaml.safe_load(file.read_text()) if file.is_file() else None
+        except (OSError, ValueError, yaml.YAMLError):  # no such file, not UTF-8, not YAML: the parser says which
+            continue
+        args = settings.get("args") if isinstance(settings, dict) else None
+        if isinstance(args, list) and all(isinstance(a, str) for a in args):  # else the parser says what is wrong
+            resolved += ["--args", json.dumps(in_directory(args, file.parent))]
+    return resolved
+
+
 def main(argv: list[str] | None = None) -> optuna.Study:
     """`python scripts/sweep.py --config configs/sweeps/learning_rate.yaml`: one clear line and exit 2 for a mistake.
 
@@ -75,7 +102,7 @@ def main(argv: list[str] | None = None) -> optuna.Study:
     given = sys.argv[1:] if argv is None else argv
     signals = BetweenTrials()
     try:
-        config = parser().parse_args(given)
+        config = parser().parse_args(files_resolved(given))
         files = [str(path) for path in config.pop("config") or []]
         name = config.pop("name") or (Path(files[-1]).stem if files else "sweep")
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line a trial, ours, with its run directory

@@ -9,7 +9,9 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,9 @@ from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
 from thermometer.report.summary import NUMBERS
 from thermometer.sweep.figure import draw
+
+PATH_OPTIONS = ("--config", "--data.csv_path", "--data.predict_path")
+"""The trials' options whose values are files: in a sweep file, relative to the file's own directory."""
 
 
 @dataclass
@@ -118,6 +123,30 @@ class Sweep:
             raise UsageError(
                 "objective val_loss: the trials hold out no validation rows; choose train_loss or best_loss."
             )
+
+
+def in_directory(args: list[str], directory: Path) -> list[str]:
+    """`args` with the relative files of `PATH_OPTIONS` taken from `directory`, as jsonargparse takes a config's paths.
+
+    `["--config", "../book/01_diverge.yaml"]` in `configs/sweeps/` -> `["--config", "configs/book/01_diverge.yaml"]`.
+    """
+    resolved = []
+    for index, arg in enumerate(args):
+        option, equals, value = arg.partition("=")
+        if equals and option in PATH_OPTIONS:
+            resolved.append(f"{option}={file_in(directory, value)}")
+        elif index and args[index - 1] in PATH_OPTIONS:
+            resolved.append(file_in(directory, arg))
+        else:
+            resolved.append(arg)
+    return resolved
+
+
+def file_in(directory: Path, value: str) -> str:
+    """A relative file's path from `directory`; anything else (null, inline YAML, a URL, an absolute path) as it is."""
+    if value in ("", "null") or ":" in value or value.startswith(("{", "~")) or Path(value).is_absolute():
+        return value
+    return os.path.normpath(directory / value)
 
 
 def values(option: str, spec: Any) -> list[Any]:
