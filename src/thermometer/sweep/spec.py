@@ -105,7 +105,7 @@ class Sweep:
             raise UsageError(
                 "sweep space: empty; name at least one option to vary, e.g. model.optimizer.lr: [0.1, 0.01]."
             )
-        self.optuna_sampler()
+        self.optuna_sampler()  # these three refuse a mistake in the sampler, the trials and the pruner
         self.total()
         self.optuna_pruner()
         if self.objective not in NUMBERS:
@@ -114,6 +114,7 @@ class Sweep:
             )
         if self.figure:
             check_figure(self.figure, self.space)
+        # Each option at the ends of its range (every choice of a list), the others at their first value.
         reached = {option: reach(option, spec, self.grid) for option, spec in self.space.items()}
         first = {option: ends[0] for option, ends in reached.items()}
         points = [first, *({**first, option: value} for option, ends in reached.items() for value in ends)]
