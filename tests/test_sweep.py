@@ -1,7 +1,9 @@
 """scripts/sweep.py: an Optuna study whose trials are ordinary runs; it resumes, it is shared, it prunes."""
 
 import json
+import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -153,6 +155,10 @@ def test_two_workers_on_one_study_finish_it_together(tmp_path):
             "the trials' options: --model.optimizer.lrr: torch.optim.SGD has no",
         ),
         ({"space": {"model.optimizer.lr": [1e39]}}, "--model.optimizer.lr 1e+39: beyond float32"),
+        (
+            {"args": ["--config", "nope.yaml"], "space": {"model.optimizer.lr": [0.1]}},
+            "/nope.yaml: no such file",  # looked for beside the sweep file
+        ),
         ({"space": {"model.optimizer.lr": {"low": 0, "high": 1, "num": 3, "log": True}}}, "a log range above 0"),
         (
             {"space": {"model.optimizer.lr": {"low": 0.5, "high": 0.1}}, "sampler": "TPESampler", "trials": 2},
@@ -190,13 +196,16 @@ def test_a_sampler_draws_from_a_log_range(tmp_path, monkeypatch):
 
 
 def test_the_learning_rate_sweep_config_runs_with_its_figure(tmp_path, monkeypatch):
-    """configs/sweeps/learning_rate.yaml, shrunk to two rates on each side of raw t_u's limit, 100 epochs."""
+    """configs/sweeps/learning_rate.yaml, shrunk to two rates on each side of raw t_u's limit, 100 epochs.
+
+    Beside a copy of configs/, run from another directory: its `--config ../book/01_diverge.yaml` is the file's.
+    """
     monkeypatch.chdir(tmp_path)
-    chapter = yaml.safe_load((ROOT / "configs" / "sweeps" / "learning_rate.yaml").read_text())
-    chapter["args"] = [str(ROOT / a) if a.startswith("configs/") else a for a in chapter["args"]]
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    path = tmp_path / "configs" / "sweeps" / "learning_rate.yaml"
+    chapter = yaml.safe_load(path.read_text())
     chapter["args"] = [a.replace("1000", "100") for a in chapter["args"]]
     chapter["space"] = {"model.normalize": ["none"], "model.optimizer.lr": [1e-4, 1e-3]}
-    path = tmp_path / "learning_rate.yaml"
     path.write_text(yaml.safe_dump(chapter))
     sweep(["--config", str(path)])
     below, above = sorted(study(tmp_path, "learning_rate").trials, key=lambda t: t.params["model.optimizer.lr"])
@@ -220,3 +229,57 @@ def test_a_value_refused_in_a_later_trial_stops_the_sweep_and_its_point_runs_onc
     path.write_text(path.read_text().replace("'-40'", "'40'"))
     sweep(["--config", str(path)])
     assert sorted(t.params["model.optimizer.lr"] for t in finished(tmp_path)) == [0.1, 0.2]
+
+
+def test_a_sweep_file_finds_its_files_from_its_own_directory(tmp_path, monkeypatch):
+    """Run from elsewhere, a sweep file's `--config` and `--data.csv_path` are relative to the file, as in a config."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "sweeps").mkdir(parents=True)
+    (project / "configs").mkdir()
+    elsewhere.mkdir()
+    (project / "configs" / "short.yaml").write_text(
+        yaml.safe_dump({"trainer": {"max_epochs": 5}, "figures": {"every_n_epochs": 5}, "data": {"val_fraction": 0}})
+    )
+    # Readings on the line t_c = 2 t_u + 1, which no other CSV gives: the closed form says which file was read.
+    (project / "sweeps" / "line.csv").write_text("t_u,t_c\n" + "".join(f"{t},{2 * t + 1}\n" for t in range(6)))
+    args = ["--config", "../configs/short.yaml", "--data.csv_path=line.csv", "--early_stopping.patience", "5"]
+    (project / "sweeps" / "tiny.yaml").write_text(
+        yaml.safe_dump({"args": args, "space": {"model.optimizer.lr": [0.01, 0.02]}, "objective": "train_loss"})
+    )
+    monkeypatch.chdir(elsewhere)
+    sweep(["--config", "../project/sweeps/tiny.yaml"])
+    trials = study(elsewhere, "tiny").get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert sorted(t.params["model.optimizer.lr"] for t in trials) == [0.01, 0.02]
+    for trial in trials:
+        metrics = json.loads((Path(trial.user_attrs["run"]) / "metrics.json").read_text())
+        assert metrics["epochs"] == 5  # short.yaml's
+        line = metrics["closed_form"]
+        assert line["weight"] == pytest.approx([2.0]) and line["bias"] == pytest.approx(1.0)
+        config = yaml.safe_load((Path(trial.user_attrs["run"]) / "config.yaml").read_text())
+        assert Path(config["data"]["csv_path"]).resolve() == project / "sweeps" / "line.csv"
+
+
+TINY_NET = """
+from torch import nn
+
+
+class TinyNet(nn.Linear):
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__(n_inputs, 1)
+"""
+
+
+def test_a_sweep_from_the_shell_imports_a_net_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_nets.py").write_text(TINY_NET)
+    args = ["--model.net", "my_nets.TinyNet", "--trainer.max_epochs", "3", "--figures.every_n_epochs", "3"]
+    (tmp_path / "nets.yaml").write_text(yaml.safe_dump({"args": args, "space": {"model.optimizer.lr": [0.01]}}))
+    monkeypatch.setattr(sys, "argv", ["sweep.py", "--config", "nets.yaml"])
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the sweep puts the working directory first
+    try:
+        sweep()
+    finally:
+        sys.modules.pop("my_nets", None)
+    [trial] = study(tmp_path, "nets").trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert json.loads((Path(trial.user_attrs["run"]) / "metrics.json").read_text())["net"] == "my_nets.TinyNet"

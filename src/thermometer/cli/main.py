@@ -38,6 +38,12 @@ from thermometer.system import Thermometer
 
 SEED = 42
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+TRAINER_DEFAULTS = {
+    "max_epochs": 1000,
+    "use_distributed_sampler": False,  # RowBatches shares the batches out among processes
+    "log_every_n_steps": 1,
+    "enable_model_summary": False,
+}
 
 
 def monitored_loss(val_fraction: float) -> str:
@@ -135,8 +141,9 @@ class ThermometerCLI(LightningCLI):
             super().parse_arguments(parser, arguments if printing or args is not None else None)
         # Mistakes end here, before LightningCLI reads a checkpoint (a traceback if it is no checkpoint) and before
         # any trainer or run directory exists.
-        subcommand = self.config.subcommand
-        config = self.config[subcommand]
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config  # `parse` has no subcommands: fit's options
+        subcommand = subcommand or "fit"
         own_default_lr(config.model.optimizer, resume.given_model_keys(arguments, config.get("config") or []))
         checks.check(config, subcommand)
         if subcommand != "fit" and not config.get("ckpt_path"):
@@ -153,7 +160,8 @@ class ThermometerCLI(LightningCLI):
             resume.use_training_data(config.data, checkpoint, subcommand)
         if printing:  # the configuration this command line runs, with the corrections above
             skip_none = "skip_null" in printing[-1]
-            shown = yaml.safe_load(parser.dump(self.config, skip_none=skip_none))[subcommand]
+            shown = yaml.safe_load(parser.dump(self.config, skip_none=skip_none))
+            shown = shown.get(subcommand, shown)
             for key in ("config", "print_config"):
                 shown.pop(key, None)
             print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), end="")
@@ -161,6 +169,8 @@ class ThermometerCLI(LightningCLI):
         self.given = self.config.clone()
 
     def before_instantiate_classes(self) -> None:
+        if self.subcommand is None:  # `parse`: the options alone, nothing is built
+            return
         config = self.config[self.subcommand]
         if self.subcommand == "fit" and config.get("ckpt_path"):  # LightningCLI took the checkpoint's model options
             resume.keep_given_options(self.given[self.subcommand], config, self.given_args)
@@ -169,6 +179,8 @@ class ThermometerCLI(LightningCLI):
         tell_the_net(config.model.net, config.model.n_inputs)
 
     def instantiate_classes(self) -> None:
+        if self.subcommand is None:  # `parse`
+            return
         try:
             super().instantiate_classes()
         except (TypeError, ValueError, RuntimeError, OverflowError) as error:  # from a net's own __init__
@@ -301,11 +313,8 @@ def main(
             save_config_callback=SaveFitConfig,
             auto_configure_optimizers=False,  # the optimizer is --model.optimizer; no second, top-level one
             trainer_defaults={
-                "max_epochs": 1000,
-                "use_distributed_sampler": False,  # RowBatches shares the batches out among processes
+                **TRAINER_DEFAULTS,
                 "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
-                "log_every_n_steps": 1,
-                "enable_model_summary": False,
                 # Each callback costs every hook of every epoch: predictions.csv is written by `predict` alone.
                 "callbacks": [last, *callbacks] + ([PredictionWriter()] if command == "predict" else []),
             },
@@ -333,6 +342,34 @@ def main(
     if status := exit_status(summary, stop):  # the summary has said why: the diagnosis, or how to resume
         raise SystemExit(status)
     return cli
+
+
+def parse(args: list[str]) -> Namespace:
+    """The `fit` options that `main(args)` would train with, checked as it checks them, without training.
+
+    Unless `--seed_everything` is given, nothing is seeded and the config's `seed_everything` is false.
+
+    Raises:
+        UsageError: a mistake in the options, in one line.
+    """
+    with warnings.catch_warnings():  # args from Python, whatever the process's own command line
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
+        try:
+            check_config_files(args)
+            cli = ThermometerCLI(
+                Thermometer,
+                TemperatureDataModule,
+                parser_kwargs={"allow_abbrev": False},
+                parser_class=ThermometerParser,
+                seed_everything_default=False,  # parsing only: the process's random state stays as it was
+                auto_configure_optimizers=False,
+                trainer_defaults=TRAINER_DEFAULTS,
+                args=args,
+                run=False,  # the parser without subcommands: fit's options
+            )
+        except UsageError as error:  # without the parser's hint, which names the process's own script
+            raise UsageError(str(error).splitlines()[0]) from None
+    return cli.config
 
 
 def shown_program(script: str) -> str:

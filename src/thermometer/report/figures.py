@@ -190,55 +190,6 @@ def loss_landscape(
     return figure
 
 
-def sweep_figure(
-    trials: Sequence[Any], x: str, by: str, objective: str, labels: dict[str, str], title: str | None = None
-) -> Figure:
-    """A sweep's objective against one option (log-log), a curve for each value of another, and the limits.
-
-    `trials` are Optuna's finished trials. Each curve's computed limit 2/λ_max (the trials' `stable_lr`) is a
-    dashed line; a trial that diverged is a cross along the top, one pruned as hopeless a ring at its last loss; the
-    best straight line's loss on the same rows (the trials' `best_line`) is dotted.
-    """
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7.2, 4.8), dpi=100, layout="constrained")
-    ax = figure.add_subplot()
-    groups: dict[str, list[Any]] = {}
-    for trial in sorted(trials, key=lambda t: t.params[x]):
-        groups.setdefault(str(trial.params.get(by)), []).append(trial)
-    finite = [t.user_attrs["value"] for t in trials if t.user_attrs.get("value") and t.state.name == "COMPLETE"]
-    top = 3 * max(finite, default=1.0)
-    for index, (value, group) in enumerate(groups.items()):
-        name, color = labels.get(value, f"{by} {value}"), f"C{index}"
-        done = [(t.params[x], t.user_attrs["value"]) for t in group if t.state.name == "COMPLETE"]
-        pruned = [t for t in group if t.state.name == "PRUNED"]
-        diverged = [t.params[x] for t in pruned if t.user_attrs.get("diverged")]
-        hopeless = [(t.params[x], t.user_attrs["value"]) for t in pruned if not t.user_attrs.get("diverged")]
-        if done:
-            ax.plot(*zip(*done, strict=True), "o-", color=color, ms=4, label=name)
-        if diverged:  # along the top, each curve's a little lower than the last's, so that they do not hide each other
-            height = top / 1.25**index
-            ax.plot(diverged, [height] * len(diverged), "x", color=color, ms=7, mew=2, label=f"{name}: diverged")
-        if hopeless:
-            ax.plot(*zip(*hopeless, strict=True), "o", mfc="none", color=color, ms=7, label=f"{name}: pruned")
-        for limit in sorted({t.user_attrs.get("stable_lr") for t in group} - {None}):
-            ax.axvline(limit, color=color, ls="--", lw=1)
-            ax.annotate(
-                f" 2/λ_max = {limit:.3g}", (limit, top), color=color, fontsize=8, va="top", rotation=90, ha="right"
-            )
-    floors = {t.user_attrs.get("best_line") for t in trials} - {None}
-    if len(floors) == 1:  # the same rows in every trial: the best straight line's loss is one level
-        ax.axhline(*floors, color="gray", ls=":", lw=1, label=f"best straight line (least squares) {min(floors):.4g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"{objective} (MSE), log scale")
-    ax.set_title(title or f"{objective} of each trial against {x}", fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    return figure
-
-
 def shape(condition_number: float) -> str:
     """The landscape's shape in two words, from its condition number."""
     return "a round bowl" if condition_number < 2 else "an oval bowl" if condition_number < 100 else "a narrow valley"

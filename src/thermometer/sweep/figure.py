@@ -1,0 +1,98 @@
+"""The sweep's figure: its objective against one option, a curve for each value of another, and the limits.
+
+Drawn once the study has no trial running, into `lightning_logs/<sweep>/<sweep>.png` and TensorBoard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from thermometer.report.figures import PNG, add_image, pixels
+from thermometer.run import atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def draw(
+    trials: Sequence[optuna.trial.FrozenTrial],
+    name: str,
+    objective: str,
+    x: str,
+    by: str,
+    labels: dict[str, str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """The figure of the finished `trials` into `lightning_logs/<name>/<name>.png` and TensorBoard (`.../sweep`).
+
+    Args:
+        trials: the study's finished trials.
+        name: the sweep's name.
+        objective: the number of `metrics.json` the trials minimised.
+        x: the option along the x axis (log scale).
+        by: the option whose values each have a curve.
+        labels: a curve's label for a value of `by`; `<by> <value>` otherwise.
+        title: the figure's title; `<objective> of each trial against <x>` otherwise.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    image = PNG.of(pixels(sweep_figure(trials, x, by, objective, labels or {}, title)))
+    path = Path("lightning_logs", name, f"{name}.png")
+    atomic.replace(path, lambda file: file.write(image), mode="wb")
+    with SummaryWriter(str(path.parent / "sweep")) as writer:
+        add_image(writer, f"sweep/{name}", image, len(trials))  # before views/, by name
+    print(f"Figure:       {path}")
+    return path
+
+
+def sweep_figure(
+    trials: Sequence[Any], x: str, by: str, objective: str, labels: dict[str, str], title: str | None = None
+) -> Figure:
+    """A sweep's objective against one option (log-log), a curve for each value of another, and the limits.
+
+    `trials` are Optuna's finished trials. Each curve's computed limit 2/λ_max (the trials' `stable_lr`) is a
+    dashed line; a trial that diverged is a cross along the top, one pruned as hopeless a ring at its last loss; the
+    best straight line's loss on the same rows (the trials' `best_line`) is dotted.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.2, 4.8), dpi=100, layout="constrained")
+    ax = figure.add_subplot()
+    groups: dict[str, list[Any]] = {}
+    for trial in sorted(trials, key=lambda t: t.params[x]):
+        groups.setdefault(str(trial.params.get(by)), []).append(trial)
+    finite = [t.user_attrs["value"] for t in trials if t.user_attrs.get("value") and t.state.name == "COMPLETE"]
+    top = 3 * max(finite, default=1.0)
+    for index, (value, group) in enumerate(groups.items()):
+        name, color = labels.get(value, f"{by} {value}"), f"C{index}"
+        done = [(t.params[x], t.user_attrs["value"]) for t in group if t.state.name == "COMPLETE"]
+        pruned = [t for t in group if t.state.name == "PRUNED"]
+        diverged = [t.params[x] for t in pruned if t.user_attrs.get("diverged")]
+        hopeless = [(t.params[x], t.user_attrs["value"]) for t in pruned if not t.user_attrs.get("diverged")]
+        if done:
+            ax.plot(*zip(*done, strict=True), "o-", color=color, ms=4, label=name)
+        if diverged:  # along the top, each curve's a little lower than the last's, so that they do not hide each other
+            height = top / 1.25**index
+            ax.plot(diverged, [height] * len(diverged), "x", color=color, ms=7, mew=2, label=f"{name}: diverged")
+        if hopeless:
+            ax.plot(*zip(*hopeless, strict=True), "o", mfc="none", color=color, ms=7, label=f"{name}: pruned")
+        for limit in sorted({t.user_attrs.get("stable_lr") for t in group} - {None}):
+            ax.axvline(limit, color=color, ls="--", lw=1)
+            ax.annotate(
+                f" 2/λ_max = {limit:.3g}", (limit, top), color=color, fontsize=8, va="top", rotation=90, ha="right"
+            )
+    floors = {t.user_attrs.get("best_line") for t in trials} - {None}
+    if len(floors) == 1:  # the same rows in every trial: the best straight line's loss is one level
+        ax.axhline(*floors, color="gray", ls=":", lw=1, label=f"best straight line (least squares) {min(floors):.4g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{objective} (MSE), log scale")
+    ax.set_title(title or f"{objective} of each trial against {x}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return figure

@@ -1,0 +1,242 @@
+"""A sweep file: the options every trial takes, the space of options to vary, how to search it and what to minimise.
+
+Everything in it is checked before any trial runs or anything is written, each mistake in one line: the space, the
+sampler, the pruner, the objective, the figure, and the trials' options themselves, tried at the ends of the space.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from thermometer.cli import parse
+from thermometer.data import TemperatureDataModule
+from thermometer.errors import UsageError
+from thermometer.report.summary import NUMBERS
+from thermometer.sweep.figure import draw
+
+PATH_OPTIONS = ("--config", "--data.csv_path", "--data.predict_path")
+"""The trials' options whose values are files: in a sweep file, relative to the file's own directory."""
+
+
+@dataclass
+class Sweep:
+    """A sweep: an Optuna study over options of the training command, each trial an ordinary run.
+
+    Args:
+        name: the study, and its runs' directory `lightning_logs/<name>`.
+        space: the options to vary, each a list of values or a range `{low, high, num[, log: true]}` (a grid's
+            points), or `{low, high[, log: true][, step]}` for a sampler.
+        args: the options of every trial, as the training command takes them; the trial's own come after.
+        sampler: `grid` for every combination of the space, or a class of `optuna.samplers` such as TPESampler.
+        trials: how many trials a sampler runs until they have finished; a grid runs each point.
+        objective: the number of each trial's `metrics.json` to minimise.
+        pruner: a class of `optuna.pruners` and its arguments, e.g. `{name: MedianPruner, n_warmup_steps: 100}`.
+        figure: the objective against one option, a curve for each value of another: `{x, by[, labels, title]}`.
+        storage: the study's database URL; `sqlite:///lightning_logs/<name>/optuna.db` when none is given.
+    """
+
+    name: str
+    space: dict[str, Any]
+    args: list[str] = field(default_factory=list)
+    sampler: str = "grid"
+    trials: int | None = None
+    objective: str = "best_loss"
+    pruner: dict[str, Any] | None = None
+    figure: dict[str, Any] | None = None
+    storage: str | None = None
+
+    @property
+    def grid(self) -> bool:
+        """Whether the trials are the grid's points, each once."""
+        return self.sampler == "grid"
+
+    @property
+    def url(self) -> str:
+        """The study's database."""
+        return self.storage or f"sqlite:///lightning_logs/{self.name}/optuna.db"
+
+    def points(self) -> dict[str, list[Any]]:
+        """The grid's values of each option."""
+        return {option: values(option, spec) for option, spec in self.space.items()}
+
+    def total(self) -> int:
+        """How many trials the sweep has: the grid's points, or the sampler's `trials`."""
+        if self.grid:
+            return math.prod(map(len, self.points().values()))
+        if self.trials is None:
+            raise UsageError(f"sampler {self.sampler}: give the number of trials, e.g. 'trials: 20'.")
+        return self.trials
+
+    def optuna_sampler(self) -> optuna.samplers.BaseSampler:
+        """Optuna's sampler of the trials' options, seeded."""
+        if self.grid:
+            return optuna.samplers.GridSampler(self.points(), seed=0)
+        return optuna_class(optuna.samplers, self.sampler)(seed=0)
+
+    def optuna_pruner(self) -> optuna.pruners.BasePruner:
+        """Optuna's pruner, with the sweep file's arguments; none prunes (beyond divergence) by default."""
+        settings = dict(self.pruner or {})
+        pruner = optuna_class(optuna.pruners, settings.pop("name", "NopPruner"))
+        try:
+            return pruner(**settings)
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"pruner {pruner.__name__}: {error}") from None
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's value of each option of the space."""
+        return {option: suggest(trial, option, spec, self.grid) for option, spec in self.space.items()}
+
+    def check(self) -> None:
+        """Refuse a mistake in the sweep in one line (`UsageError`), before anything is written.
+
+        The trials' options are checked as each run would check them: each option at the ends of its range (at
+        every choice of a list), the others at their first value, with the readings loaded.
+        """
+        if not self.space:
+            raise UsageError(
+                "sweep space: empty; name at least one option to vary, e.g. model.optimizer.lr: [0.1, 0.01]."
+            )
+        self.optuna_sampler()  # these three refuse a mistake in the sampler, the trials and the pruner
+        self.total()
+        self.optuna_pruner()
+        if self.objective not in NUMBERS:
+            raise UsageError(
+                f"objective {self.objective}: not a number of metrics.json; choose one of {', '.join(NUMBERS)}."
+            )
+        if self.figure:
+            check_figure(self.figure, self.space)
+        # Each option at the ends of its range (every choice of a list), the others at their first value.
+        reached = {option: reach(option, spec, self.grid) for option, spec in self.space.items()}
+        first = {option: ends[0] for option, ends in reached.items()}
+        points = [first, *({**first, option: value} for option, ends in reached.items() for value in ends)]
+        unique = {json.dumps(point): point for point in points}.values()
+        splits = [check_options([*self.args, *option_args(point)])["val_fraction"] for point in unique]
+        if self.objective == "val_loss" and not any(splits):
+            raise UsageError(
+                "objective val_loss: the trials hold out no validation rows; choose train_loss or best_loss."
+            )
+
+
+def in_directory(args: list[str], directory: Path) -> list[str]:
+    """`args` with the relative files of `PATH_OPTIONS` taken from `directory`, as jsonargparse takes a config's paths.
+
+    `["--config", "../book/01_diverge.yaml"]` in `configs/sweeps/` -> `["--config", "configs/book/01_diverge.yaml"]`.
+    """
+    resolved = []
+    for index, arg in enumerate(args):
+        option, equals, value = arg.partition("=")
+        if equals and option in PATH_OPTIONS:
+            resolved.append(f"{option}={file_in(directory, value)}")
+        elif index and args[index - 1] in PATH_OPTIONS:
+            resolved.append(file_in(directory, arg))
+        else:
+            resolved.append(arg)
+    return resolved
+
+
+def file_in(directory: Path, value: str) -> str:
+    """A relative file's path from `directory`; anything else (null, inline YAML, a URL, an absolute path) as it is."""
+    if value in ("", "null") or ":" in value or value.startswith(("{", "~")) or Path(value).is_absolute():
+        return value
+    return os.path.normpath(directory / value)
+
+
+def values(option: str, spec: Any) -> list[Any]:
+    """The grid's values of one option: a list as it is, or `{low, high, num, log}` as `num` points."""
+    if isinstance(spec, list) and spec:
+        return spec
+    if isinstance(spec, dict) and {"low", "high", "num"} <= spec.keys():
+        low, high, num = float(spec["low"]), float(spec["high"]), int(spec["num"])
+        if num < 1 or (spec.get("log") and min(low, high) <= 0):
+            raise UsageError(f"sweep space {option}: {spec!r}; num must be 1 or more, and a log range above 0.")
+        points = np.geomspace(low, high, num) if spec.get("log") else np.linspace(low, high, num)
+        return [float(f"{p:.6g}") for p in points]
+    raise UsageError(f"sweep space {option}: {spec!r}; give a list of values or {{low, high, num[, log: true]}}.")
+
+
+def reach(option: str, spec: Any, grid: bool) -> list[Any]:
+    """The values of one option that the trials' options are checked with: a range's ends, every other choice."""
+    if grid or isinstance(spec, list) or (isinstance(spec, dict) and "num" in spec):
+        choices = values(option, spec)
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in choices):
+            return sorted({min(choices), max(choices)})
+        return list({json.dumps(v): v for v in choices}.values())
+    if isinstance(spec, dict) and {"low", "high"} <= spec.keys() and spec.keys() <= {"low", "high", "log", "step"}:
+        try:  # Optuna's own checks of a range: low below high, log above 0, a step that fits
+            low, high = spec["low"], spec["high"]
+            integers = isinstance(low, int) and isinstance(high, int) and not spec.get("log")
+            kind = optuna.distributions.IntDistribution if integers else optuna.distributions.FloatDistribution
+            kind(low, high, log=bool(spec.get("log")), step=spec.get("step") or (1 if integers else None))
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"sweep space {option}: {spec!r}: {error}") from None
+        return [low, high]
+    raise UsageError(f"sweep space {option}: {spec!r}; give a list of values or {{low, high[, log: true, step]}}.")
+
+
+def suggest(trial: optuna.Trial, option: str, spec: Any, grid: bool) -> Any:
+    """The trial's value of one option: from the grid, or sampled from a list or a `{low, high[, log, step]}` range.
+
+    A grid's numbers are a float or int range to Optuna (on a log scale if all are positive), so that one study can
+    hold grids over other values of the same option; anything else, and a sampler's list, is a choice among values.
+    """
+    if grid or isinstance(spec, list):
+        choices = values(option, spec)
+        if not grid or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in choices):
+            return trial.suggest_categorical(option, choices)
+        log = (isinstance(spec, dict) and bool(spec.get("log"))) or (isinstance(spec, list) and min(choices) > 0)
+        low, high = min(choices), max(choices)
+        if all(isinstance(v, int) for v in choices):
+            return trial.suggest_int(option, low, high, log=log)
+        return trial.suggest_float(option, low, high, log=log)
+    if isinstance(spec, dict) and {"low", "high"} <= spec.keys():
+        low, high, log, step = spec["low"], spec["high"], bool(spec.get("log")), spec.get("step")
+        if isinstance(low, int) and isinstance(high, int) and not log:
+            return trial.suggest_int(option, low, high, step=step or 1)
+        return trial.suggest_float(option, float(low), float(high), log=log, step=step)
+    raise UsageError(f"sweep space {option}: {spec!r}; give a list of values or {{low, high[, log: true]}}.")
+
+
+def option_args(params: dict[str, Any]) -> list[str]:
+    """`{"model.optimizer.lr": 0.01}` -> `["--model.optimizer.lr", "0.01"]`, in the order of the sweep file."""
+    return [arg for option, value in params.items() for arg in (f"--{option}", json.dumps(value).strip('"'))]
+
+
+def check_options(args: list[str]) -> dict[str, Any]:
+    """A mistake in the trials' options (a misspelt option, a wrong type) ends the sweep before its first trial.
+
+    Returns the trials' data options, as the run would take them.
+    """
+    try:
+        data = parse(args).data.as_dict()
+        # The readings too: a split the CSV cannot give (too few rows held out) is refused only once they are read.
+        TemperatureDataModule(**data).load()
+    except UsageError as refused:
+        raise UsageError(f"the trials' options: {refused}") from None
+    return data
+
+
+def optuna_class(module: Any, name: str) -> Any:
+    """`optuna.samplers.TPESampler` from its name, or one line saying what the name could be."""
+    if not isinstance(getattr(module, name, None), type):
+        raise UsageError(f"{name}: not a class of {module.__name__}, e.g. {', '.join(module.__all__[:3])}.")
+    return getattr(module, name)
+
+
+def check_figure(figure: dict[str, Any], space: dict[str, Any]) -> None:
+    """The sweep file's `figure:` checked before any trial: its options, and `x` and `by` among the varied ones."""
+    try:
+        inspect.signature(draw).bind([], "name", "objective", **figure)
+    except TypeError as error:
+        raise UsageError(f"figure: {error}; it takes x, by, labels and title.") from None
+    for key in ("x", "by"):
+        if figure[key] not in space:
+            raise UsageError(f"figure: {key} is {figure[key]!r}, not an option of the sweep's space: {list(space)}.")
