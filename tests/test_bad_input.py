@@ -7,7 +7,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
@@ -292,14 +291,14 @@ def test_bad_input_is_one_message_status_2_and_nothing_written(args, message, wo
     monkeypatch.chdir(workdir)
     monkeypatch.setattr(sys, "argv", ["train.py"])
     if "unreadable.csv" in args and os.geteuid() == 0:  # root reads anything: fail the way a mode-000 file fails
-        read_csv = pd.read_csv
+        path_open = Path.open
 
         def refuse(path, *a, **kw):
-            if Path(path).name == "unreadable.csv":
+            if path.name == "unreadable.csv":
                 raise PermissionError(13, "Permission denied", str(path))
-            return read_csv(path, *a, **kw)
+            return path_open(path, *a, **kw)
 
-        monkeypatch.setattr(pd, "read_csv", refuse)
+        monkeypatch.setattr(Path, "open", refuse)
     before = fingerprint(workdir / "lightning_logs")
     assert "default/version_0/checkpoints/best.ckpt" in before
     with pytest.raises(SystemExit) as exit_:

@@ -1,11 +1,16 @@
+import builtins
+import io
+import os
+
 import pandas as pd
 import pytest
 import torch
 
 from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
-from thermometer.data import RowBatches, TemperatureDataModule
+from thermometer.data import RowBatches, TemperatureDataModule, read_readings
 from thermometer.data import batches as batches_module
 from thermometer.data import module as data_module
+from thermometer.data import readings as readings_module
 from thermometer.errors import UsageError
 
 
@@ -132,3 +137,54 @@ def test_a_header_of_thousands_of_columns_is_named_in_one_short_line(tmp_path):
     message = str(error.value)
     assert "found 3000 columns, 'col0', 'col1'" in message and "'col9' and 2990 more." in message
     assert len(message) < 300
+
+
+def book_csv(path, rows=None):
+    """The book's readings as a CSV, with `rows` (line number: text) put in place of theirs."""
+    lines = ["t_u,t_c", *(f"{u},{c}" for u, c in zip(T_U.tolist(), T_C.tolist(), strict=True))]
+    for number, text in (rows or {}).items():
+        lines[number - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_valid_csv_is_opened_once_and_parsed_once_in_chunks(tmp_path, monkeypatch):
+    csv = book_csv(tmp_path / "readings.csv")
+    opened, parsed = [], []
+    real_open, read_csv = io.open, pd.read_csv
+
+    def counted_open(file, *args, **kwargs):
+        if isinstance(file, str | os.PathLike) and os.fspath(file) == str(csv):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    def counted_read_csv(*args, **kwargs):
+        parsed.append(args)
+        return read_csv(*args, **kwargs)
+
+    for module, name in ((io, "open"), (builtins, "open")):  # pathlib opens with io.open, most code with open
+        monkeypatch.setattr(module, name, counted_open)
+    monkeypatch.setattr(pd, "read_csv", counted_read_csv)
+    monkeypatch.setattr(readings_module, "READ_ROWS", 4)  # 11 rows: 3 chunks, still one pass
+    frame = read_readings(csv, ["t_u"], "t_c")
+    assert len(opened) == 1 and len(parsed) == 1
+    assert torch.equal(torch.from_numpy(frame["t_u"].to_numpy()), T_U)
+    assert torch.equal(torch.from_numpy(frame["t_c"].to_numpy()), T_C)
+
+
+@pytest.mark.parametrize(
+    ("line", "text", "message"),
+    [
+        (3, "55.9,warm", "line 3, column 't_c': 'warm' is not a finite number"),
+        (10, "48.4,warm", "line 10, column 't_c': 'warm' is not a finite number"),
+        (11, "1e39,13.0", "line 11, column 't_u': 1e39 is beyond float32"),
+        (12, "-inf,21.0", "line 12, column 't_u': -inf is not a finite number"),
+        (9, "21.8,", "line 9, column 't_c': blank or NaN is not a finite number"),
+    ],
+)
+def test_a_bad_value_in_any_chunk_is_named_by_its_line(tmp_path, monkeypatch, line, text, message):
+    monkeypatch.setattr(readings_module, "READ_ROWS", 4)  # lines 2-5, 6-9, 10-12
+    csv = book_csv(tmp_path / "bad.csv", {line: text})
+    with pytest.raises(UsageError) as error:
+        read_readings(csv, ["t_u"], "t_c")
+    assert str(error.value).startswith(f"{csv}: {message}")
