@@ -52,8 +52,9 @@ def test_custom_scalars_chart_training_against_validation(default_run):
     layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
     [category] = layout.category
     charts = {chart.title: list(chart.multiline.tag) for chart in category.chart}
-    assert charts["loss (MSE)"] == ["^train/loss$", "^val/loss$"]
-    assert set(charts) == {"loss (MSE)", "mean absolute error", "R²"}
+    assert charts["loss"] == ["^train/loss$", "^val/loss$"]
+    assert charts["R2Score"] == ["^train/R2Score$", "^val/R2Score$"]
+    assert set(charts) == {"loss", "MeanAbsoluteError", "R2Score"}  # the loss and each of the model's metrics
 
 
 def test_every_n_epochs_sets_the_schedule(cli):
