@@ -71,8 +71,7 @@ def test_event_file_has_metrics_and_parameters_per_epoch_and_no_one_point_charts
     acc = events(default_run)
     m = yaml.safe_load((default_run / "metrics.json").read_text())
     tags = acc.Tags()["scalars"]
-    # No hp_metric, final/* or flat lr-SGD; `epoch` is Lightning's own, beside every self.log.
-    assert set(tags) == {*SCALARS, "epoch", "weights/weight", "weights/bias"}
+    assert set(tags) == {*SCALARS, "weights/weight", "weights/bias"}  # no hp_metric, final/*, or flat lr-SGD
     assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weights/weight")) == m["epochs"]
     # TensorBoard's step is the epoch, counted from 1 as the book and the summary count, for every metric.
     for tag in tags:

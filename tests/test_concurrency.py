@@ -9,8 +9,8 @@ from thermometer.run.logger import RunLogger
 def test_two_loggers_choosing_at_once_claim_different_versions(tmp_path):
     # Lightning's own logger: both list an empty directory and choose version 0.
     assert TensorBoardLogger(tmp_path).version == TensorBoardLogger(tmp_path).version == 0
-    first, second = RunLogger(tmp_path / "claimed"), RunLogger(tmp_path / "claimed")
-    assert (first.version, second.version) == (0, 1)
+    first, second = RunLogger(tmp_path / "claimed", "lightning_logs"), RunLogger(tmp_path / "claimed", "lightning_logs")
+    assert (first.version, second.version) == ("version_0", "version_1")
     assert (tmp_path / "claimed" / "lightning_logs" / "version_1").is_dir()  # save_dir/name/version_N
     first.finalize("success"), second.finalize("success")  # each held its directory until its run ended
 

@@ -8,7 +8,6 @@ from thermometer.cli import main
 from thermometer.data import TemperatureDataModule
 from thermometer.linear import learning_rate_limit, linear_fit
 from thermometer.nets import Line, Polynomial
-from thermometer.report.figures import Figures
 from thermometer.system import Normalize
 
 RAW_LIMIT = 3.3994e-4  # ../shared/reference.md: raw t_u, all 11 readings
@@ -114,6 +113,5 @@ def _net_and_normalize(options: list[str]) -> tuple[torch.nn.Module, Normalize]:
 def test_the_landscape_names_the_condition_number(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = main([*raw_sgd(1e-4), "--trainer.max_epochs", "3", "--trainer.enable_progress_bar=false"])
-    figures = next(c for c in cli.trainer.callbacks if isinstance(c, Figures))
-    title = figures.landscape(cli.trainer, cli.model).axes[0].get_title()
+    title = cli.report.landscape(cli.trainer).axes[0].get_title()
     assert title.endswith("condition number λ_max/λ_min = 33599: a narrow valley")

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from tests.conftest import Run, run_dirs
 from tests.test_resume import ROOT, numbers, resume, start, wait_for
 from thermometer.cli import main
-from thermometer.cli.main import resume_options
+from thermometer.cli.resume import resume_options
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
 from thermometer.linear import best_line
@@ -160,8 +161,12 @@ def test_a_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(seed, sto
 
 
 def test_a_second_ctrl_c_stops_at_once_with_status_130_and_says_what_is_left(tmp_path):
-    run = start(["--config", str(BOOK / "03_scaled.yaml"), "--trainer.enable_progress_bar=false"], tmp_path)
-    wait_for(tmp_path / "lightning_logs" / "03_scaled" / "version_0" / "config.yaml", run)
+    # Epochs of 1000 steps, most of a second each: the second Ctrl-C comes before the first's epoch ends.
+    t_u = torch.linspace(20, 90, 100_000)
+    pd.DataFrame({"t_u": t_u, "t_c": (t_u - 32) * 5 / 9}).to_csv(tmp_path / "many.csv", index=False)
+    args = ["--data.csv_path", "many.csv", "--data.batch_size", "80", "--early_stopping.patience", "1000"]
+    run = start([*args, "--trainer.enable_progress_bar=false"], tmp_path)
+    wait_for(tmp_path / "lightning_logs" / "default" / "version_0" / "config.yaml", run)
     time.sleep(1.0)
     run.send_signal(signal.SIGINT)
     time.sleep(0.01)

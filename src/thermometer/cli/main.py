@@ -148,8 +148,9 @@ class ThermometerCLI(LightningCLI):
         checks.check(config, subcommand)
         if subcommand != "fit" and not config.get("ckpt_path"):
             raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
+        self.checkpoint: dict[str, Any] | None = None
         if config.get("ckpt_path"):
-            checkpoint = resume.load_checkpoint(Path(config.ckpt_path))
+            checkpoint = self.checkpoint = resume.load_checkpoint(Path(config.ckpt_path))
             if subcommand == "fit" and "optimizer_states" not in checkpoint:
                 raise UsageError(
                     f"--ckpt_path {config.ckpt_path} holds the weights only, not the state to resume training from: "
@@ -205,6 +206,9 @@ class ThermometerCLI(LightningCLI):
             kwargs["enable_progress_bar"] = False  # one batch; the table of predictions is the output
         else:
             self.datamodule.load()
+            trained_on = (self.checkpoint or {}).get(type(self.datamodule).__qualname__)
+            if trained_on is not None:  # refused now if the rows are not the checkpoint's, before any file is written
+                self.datamodule.load_state_dict(trained_on)
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.subcommand != "fit":
             # An evaluation trains nothing: its numbers go to the console (predictions.csv into the checkpoint's
@@ -216,12 +220,13 @@ class ThermometerCLI(LightningCLI):
             kwargs["logger"].claim()
         elif config.trainer.logger in (None, True):  # not the user's own logger
             # lightning_logs/<name>/version_N, named at run time: config.yaml need not carry a name to repeat a run.
-            root = Path(config.trainer.default_root_dir or ".")
+            # Absolute: a resume from another working directory then continues in the same checkpoints' directory.
+            root = Path(config.trainer.default_root_dir or ".").resolve()
             kwargs["logger"] = RunLogger(root / "lightning_logs", self.run_name)
         plugins = config.trainer.plugins or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
-            kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]  # checkpoints written whole or not at all
+            kwargs["plugins"] = [*plugins, AtomicCheckpointIO(config.checkpoint.write_every)]
         last = next(c for c in self.trainer_defaults["callbacks"] if isinstance(c, LastCheckpoint))
         last.write_every = config.checkpoint.write_every
         parts = RunParts(config.early_stopping, config.checkpoint, last, self.stop, self.stoppers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import warnings
 from collections.abc import Sequence
 from importlib import resources
@@ -251,10 +253,24 @@ class TemperatureDataModule(L.LightningDataModule):
         return DataLoader(readings, sampler=batches, batch_size=None)
 
     def state_dict(self) -> dict[str, Any]:
-        """How the rows were split: the seed and share say it exactly, in a few bytes for any number of rows."""
-        return {"rows": len(self.targets), "val_fraction": self.val_fraction, "split_seed": self.split_seed}
+        """How the rows were split (the seed and share say it exactly) and a fingerprint of the training rows."""
+        split = {"rows": len(self.targets), "val_fraction": self.val_fraction, "split_seed": self.split_seed}
+        return {**split, "training_rows": self.fingerprint}
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A hash of the training rows' values: a CSV changed since a checkpoint was made is told apart."""
+        rows = hashlib.sha256(self.train_inputs.numpy().tobytes())
+        rows.update(self.train_targets.numpy().tobytes())
+        return rows.hexdigest()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        fingerprint = state_dict.get("training_rows")
+        if self.targets is not None and fingerprint not in (None, self.fingerprint):
+            raise UsageError(
+                f"{self.source}: its training rows are not those the checkpoint was trained on (the values changed "
+                "since); resume or evaluate on the same file, or start a new run."
+            )
         trained = (state_dict["rows"], state_dict.get("val_fraction"), state_dict.get("split_seed"))
         if self.targets is not None and trained != (len(self.targets), self.val_fraction, self.split_seed):
             raise UsageError(

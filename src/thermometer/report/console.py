@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,12 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def shown(path: str | Path) -> Path:
+    """A path as a user here would type it: relative to the working directory when it lies below it."""
+    relative = os.path.relpath(path)
+    return Path(path if relative.startswith("..") else relative)
+
+
 def resume_command(
     run_dir: Path, last: str | Path, options: Sequence[str] = (), program: str = "python scripts/train.py"
 ) -> str:
@@ -72,7 +79,7 @@ def resume_command(
     `program` is the command as it was typed here. `config.yaml` is the first run's: without the options, the next
     resume would go back to its values.
     """
-    command = f"{program} fit --config {run_dir / 'config.yaml'} --ckpt_path {last}"
+    command = f"{program} fit --config {shown(Path(run_dir) / 'config.yaml')} --ckpt_path {shown(last)}"
     return " ".join([command, *map(shlex.quote, options)])
 
 
@@ -84,8 +91,9 @@ def print_summary(
     program: str = "python scripts/train.py",
 ) -> None:
     """The summary, the run's files, how to watch it, and how to resume it if it was stopped."""
+    run_dir, logs = Path(run_dir), shown(logs)
     where = [
-        f"Run:          {run_dir}   ({', '.join(n for n in RUN_FILES if (run_dir / n.rstrip('/')).exists())})",
+        f"Run:          {shown(run_dir)}   ({', '.join(n for n in RUN_FILES if (run_dir / n.rstrip('/')).exists())})",
         f"Watch:        tensorboard --logdir {logs}",
     ]
     if summary["diverged"]:
@@ -94,5 +102,5 @@ def print_summary(
         return
     if summary["interrupted"]:
         resume = resume_command(run_dir, summary["last_checkpoint"], options, program)
-        where.append(f"Resume:       {resume}   (continues in {run_dir})")
+        where.append(f"Resume:       {resume}   (continues in {shown(run_dir)})")
     print("\n".join(["", *result_lines(summary), *where]))

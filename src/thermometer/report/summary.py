@@ -29,6 +29,7 @@ from thermometer.linear import (
     trained_parameters,
 )
 from thermometer.report import diagnosis
+from thermometer.report.console import shown
 from thermometer.report.history import History
 from thermometer.run import atomic
 from thermometer.run.logger import choices
@@ -227,8 +228,8 @@ def summarize(
         "monitor": best.monitor,
         "best_loss": best.best_model_score.item() if best.best_model_score is not None else None,
         "best_epoch": min(monitored, key=monitored.get) if best.best_model_path and monitored else None,
-        "best_checkpoint": str(Path(best.best_model_path)) if best.best_model_path else None,
-        "last_checkpoint": str(Path(run.last.last_model_path)),
+        "best_checkpoint": str(shown(best.best_model_path)) if best.best_model_path else None,
+        "last_checkpoint": str(shown(run.last.last_model_path)),
         "hparams": choices({**pl_module.hparams, **data.hparams}),
     }
 

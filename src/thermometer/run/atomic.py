@@ -6,8 +6,10 @@ a copy), flushed to disk, then renamed over the target, or linked to a new name 
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,7 +69,51 @@ def create(path: Path, write: Any) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, writing each `.ckpt` whole or not at all."""
+    """Lightning's checkpoint writer, writing each `.ckpt` whole or not at all, and the best weights every few seconds.
+
+    On eleven readings an epoch takes about a millisecond and the loss improves nearly every epoch, so Lightning's
+    `ModelCheckpoint` saves the best weights nearly every epoch; a write with its fsync takes 3 ms. A weights-only
+    checkpoint (the best so far) is therefore serialised into memory and written once `write_every` seconds have
+    passed since its file was last written, or with the next full checkpoint (`last.ckpt`), or when the run ends
+    (`teardown`, also after an error). A `kill -9` loses at most those seconds of it.
+
+    Args:
+        write_every: seconds a weights-only checkpoint may wait in memory; 0 writes each at once.
+
+    """
+
+    def __init__(self, write_every: float = 0.0) -> None:
+        super().__init__()
+        self.write_every = write_every
+        self.held: dict[Path, bytes] = {}
+        self.written_at: dict[Path, float] = {}
+        self.started = time.monotonic()
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        replace(Path(path), lambda file: torch.save(checkpoint, file), mode="wb")
+        path = Path(path)
+        serialised = io.BytesIO()
+        torch.save(checkpoint, serialised)  # now: the tensors are the live weights, which the next step changes
+        waited = time.monotonic() - self.written_at.get(path, self.started)
+        if "optimizer_states" not in checkpoint and waited < self.write_every:
+            self.held[path] = serialised.getvalue()
+            return
+        self.held.pop(path, None)
+        self.flush()
+        self.write(path, serialised.getvalue())
+
+    def write(self, path: Path, serialised: bytes) -> None:
+        """The bytes of a checkpoint into `path`, whole or not at all."""
+        replace(path, lambda file: file.write(serialised), mode="wb")
+        self.written_at[path] = time.monotonic()
+
+    def flush(self) -> None:
+        """Write every checkpoint held in memory."""
+        while self.held:
+            self.write(*self.held.popitem())
+
+    def remove_checkpoint(self, path: Any) -> None:
+        self.held.pop(Path(path), None)
+        super().remove_checkpoint(path)
+
+    def teardown(self) -> None:
+        self.flush()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
@@ -28,13 +27,10 @@ class Patience(EarlyStopping):
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """Lightning's `ModelCheckpoint` of the best weights, holding each new best in memory, written every few seconds.
+    """Lightning's `ModelCheckpoint`, with the seconds its best weights may wait in memory before they are written.
 
-    On eleven readings an epoch takes about a millisecond and the loss improves nearly every epoch; writing a
-    checkpoint at each improvement (3 ms with its fsync) would be most of a run's work. A new best costs a copy of
-    the model's tensors; `best.ckpt` lags by at most `write_every` seconds and is written at the end of training and
-    on an exception. With `save_weights_only` false or `save_top_k` other than 1, each improvement is written at
-    once, as Lightning does.
+    The waiting is done by the run's checkpoint writer (`AtomicCheckpointIO`), which the CLI gives these seconds,
+    as it gives them to `last.ckpt`'s `LastCheckpoint`: `--checkpoint.write_every` sets both.
 
     Args:
         *args: `ModelCheckpoint`'s arguments.
@@ -46,47 +42,6 @@ class BestCheckpoint(ModelCheckpoint):
     def __init__(self, *args: Any, write_every: float = 5.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.write_every = write_every
-        self.pending: tuple[str, dict[str, torch.Tensor]] | None = None
-        self.written_at = time.monotonic()
-
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        # Lightning's one place where a new best is written, and the only way to defer the write: ModelCheckpoint
-        # has no public hook between deciding that a score is the best and writing it.
-        if self.save_top_k != 1 or not self.write_every or not self.save_weights_only:
-            super()._save_checkpoint(trainer, filepath)
-            return
-        weights = {name: t.detach().clone() for name, t in trainer.lightning_module.state_dict().items()}
-        self.pending = (filepath, weights)
-        # Every process takes part in a write (Lightning's barrier): rank 0's clock decides for all.
-        if trainer.strategy.broadcast(time.monotonic() - self.written_at >= self.write_every):
-            self.write(trainer)
-
-    def write(self, trainer: L.Trainer) -> None:
-        """Write the best held in memory, if any: the module holds those weights for the moment of the write."""
-        if self.pending is None:
-            return
-        filepath, weights = self.pending
-        self.pending = None
-        module = trainer.lightning_module
-        now = {name: t.detach().clone() for name, t in module.state_dict().items()}
-        module.load_state_dict(weights)
-        try:
-            trainer.save_checkpoint(filepath, weights_only=True)
-        finally:
-            module.load_state_dict(now)
-        self.written_at = time.monotonic()
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.written_at = time.monotonic()  # seconds of training, not of start-up, before the first write
-        super().on_train_start(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.write(trainer)
-        super().on_train_end(trainer, pl_module)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self.write(trainer)
-        super().on_exception(trainer, pl_module, exception)
 
 
 class LastCheckpoint(ModelCheckpoint):
