@@ -84,6 +84,11 @@ def test_03_scaled_reaches_the_optimum_in_t_un_units_with_the_books_trajectory(c
     book = [7.860116, 3.828538, 3.092191, 2.957697, 2.933134, 2.928648, 2.927830, 2.927679, 2.927652, 2.927647]
     losses = curve(run.path, "train/loss")
     assert [losses[epoch] for epoch in range(500, 5001, 500)] == pytest.approx(book, rel=1e-5)
+    # The book's 100-epoch listing before it trains 5000: loss 22.148710, then [2.7553, -2.5162] in t_un units.
+    # `weights/*` is logged after the epoch's step, in raw t_u units (w_un = 10 w).
+    assert losses[100] == pytest.approx(22.148710, rel=1e-5)
+    weight, bias = curve(run.path, "weights/weight"), curve(run.path, "weights/bias")
+    assert [10 * weight[100], bias[100]] == pytest.approx([2.7553, -2.5162], abs=1e-4)
 
 
 def test_04_adam_copes_with_raw_t_u(cli):
