@@ -99,7 +99,9 @@ def test_many_rows_get_mini_batches_by_default(monkeypatch, capsys):
 
 def test_state_dict_is_the_split_and_refuses_another():
     trained = loaded(split_seed=3)
-    assert trained.state_dict() == {"rows": 11, "val_fraction": 0.2, "split_seed": 3}  # bytes, for any size
+    state = trained.state_dict()
+    assert state.pop("training_rows") == loaded(split_seed=3).fingerprint != loaded(split_seed=4).fingerprint
+    assert state == {"rows": 11, "val_fraction": 0.2, "split_seed": 3}  # bytes, for any size
     loaded(split_seed=3).load_state_dict(trained.state_dict())
     with pytest.raises(UsageError, match=r"split with val_fraction 0\.2 and split_seed 3, but the book's readings"):
         loaded(split_seed=4).load_state_dict(trained.state_dict())

@@ -121,3 +121,38 @@ def test_a_run_from_python_leaves_the_signal_handlers_as_it_found_them(cli):
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     cli("--trainer.max_epochs", "3")
     assert {signum: signal.getsignal(signum) for signum in before} == before  # not Lightning's, nor ours
+
+
+def test_a_resume_from_another_directory_continues_in_the_runs_own_files(tmp_path, monkeypatch):
+    split = ["--config", str(ROOT / "configs" / "book" / "05_split.yaml")]
+    (tmp_path / "first").mkdir(), (tmp_path / "elsewhere").mkdir(), (tmp_path / "straight").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    main([*split, "--trainer.max_epochs", "30", "--trainer.enable_progress_bar=false"])
+    run_dir = tmp_path / "first" / "lightning_logs" / "05_split" / "version_0"
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config, last = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
+    main(["fit", "--config", str(config), "--ckpt_path", str(last), "--trainer.max_epochs", "60"])
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]  # no -v1 files
+    assert torch.load(last, weights_only=True)["epoch"] == 60  # the resume's epochs went into the run's last.ckpt
+    assert not (tmp_path / "elsewhere" / "lightning_logs").exists()
+    monkeypatch.chdir(tmp_path / "straight")
+    main([*split, "--trainer.max_epochs", "60", "--trainer.enable_progress_bar=false"])
+    straight = json.loads((tmp_path / "straight" / "lightning_logs/05_split/version_0/metrics.json").read_text())
+    assert numbers(json.loads((run_dir / "metrics.json").read_text())) == pytest.approx(numbers(straight), rel=1e-6)
+
+
+def test_a_resume_on_readings_whose_values_changed_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    readings = (ROOT / "src" / "thermometer" / "readings.csv").read_text()
+    (tmp_path / "mine.csv").write_text(readings)
+    main(["--data.csv_path", "mine.csv", "--trainer.max_epochs", "5", "--trainer.enable_progress_bar=false"])
+    run_dir = tmp_path / "lightning_logs" / "default" / "version_0"
+    (tmp_path / "mine.csv").write_text(readings.replace(",0.5\n", ",0.7\n"))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(["fit", "--config", str(run_dir / "config.yaml"), "--ckpt_path", str(run_dir / "checkpoints/last.ckpt")])
+    assert refused.value.code == 2
+    [message] = capsys.readouterr().err.strip().splitlines()
+    assert "mine.csv: its training rows are not those the checkpoint was trained on" in message
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -265,16 +265,16 @@ class TemperatureDataModule(L.LightningDataModule):
         return rows.hexdigest()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        fingerprint = state_dict.get("training_rows")
-        if self.targets is not None and fingerprint not in (None, self.fingerprint):
-            raise UsageError(
-                f"{self.source}: its training rows are not those the checkpoint was trained on (the values changed "
-                "since); resume or evaluate on the same file, or start a new run."
-            )
         trained = (state_dict["rows"], state_dict.get("val_fraction"), state_dict.get("split_seed"))
         if self.targets is not None and trained != (len(self.targets), self.val_fraction, self.split_seed):
             raise UsageError(
                 f"the checkpoint was trained on {trained[0]} rows split with val_fraction {trained[1]} and split_seed "
                 f"{trained[2]}, but {self.source} has {len(self.targets)} rows, split with {self.val_fraction} and "
                 f"{self.split_seed}; evaluate it on the data it was trained on."
+            )
+        fingerprint = state_dict.get("training_rows")
+        if self.targets is not None and fingerprint not in (None, self.fingerprint):
+            raise UsageError(
+                f"{self.source}: its training rows are not those the checkpoint was trained on (their values changed "
+                "since); resume or evaluate on the same readings, or start a new run."
             )

@@ -22,6 +22,7 @@ import optuna
 
 from thermometer.cli import main as train
 from thermometer.errors import UsageError
+from thermometer.report.console import shown
 from thermometer.run.stop import GracefulStop
 from thermometer.sweep.spec import option_args
 
@@ -47,7 +48,7 @@ class Pruning(L.Callback):
         self.run_dir: Path | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.run_dir = Path(trainer.logger.log_dir)
+        self.run_dir = shown(trainer.logger.log_dir)  # as the run's own summary names it
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         monitor = next(c.monitor for c in trainer.checkpoint_callbacks if c.monitor)
