@@ -39,8 +39,12 @@ def test_your_loss_and_metric_are_what_the_run_minimises_logs_and_reports(cli):
     assert "train/MeanAbsoluteError" not in curves  # the metrics are the ones given, not added to the defaults
     assert curves["val/loss"][-1] == pytest.approx(m["val_loss"], rel=1e-5)
     assert m["best_loss"] == pytest.approx(min(curves["val/loss"]), rel=1e-6)  # early stopping and best.ckpt
-    # What holds for the squared error alone is not claimed for another loss: the best line is the baseline.
-    assert m["optimum"] is None and m["stable_lr"] is None
+    # The absolute error's own optimum is the least-absolute-deviation line; what holds for the squared error alone
+    # (the learning rate's limit, the landscape's bowl) is not claimed for it.
+    assert m["optimum"]["method"] == "least absolute deviation" and m["optimum"]["train_loss"] == pytest.approx(
+        1.525830
+    )
+    assert m["stable_lr"] is None
     assert not (run.path / "loss_landscape.png").exists()
     line = m["closed_form"]
     t_p = line["weight"][0] * T_U[BOOK_TRAIN_ROWS].double() + line["bias"]

@@ -59,6 +59,32 @@ def best_line(inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor
     return least_squares(lambda x: x, inputs, targets)
 
 
+LEAST_ABSOLUTE_ROWS = 400
+"""Up to this many rows the least-absolute-deviation line is found exactly, by trying every pair of readings."""
+
+
+def least_absolute_line(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float] | None:
+    """The line `y = w * x + b` of least mean absolute error, exactly; None past `LEAST_ABSOLUTE_ROWS` rows.
+
+    The mean absolute error is convex and piecewise linear in `(w, b)`: its minimum lies at a corner, where the line
+    passes through two of the readings (as a median passes through one). Each line through two readings of distinct
+    `x` is tried on every row, in float64.
+    """
+    if len(y) > LEAST_ABSOLUTE_ROWS:
+        return None
+    x, y = x.double(), y.double()
+    first, second = torch.triu_indices(len(x), len(x), offset=1)
+    distinct = x[first] != x[second]
+    first, second = first[distinct], second[distinct]
+    if not len(first):
+        return None
+    weight = (y[second] - y[first]) / (x[second] - x[first])
+    bias = y[first] - weight * x[first]
+    errors = (weight[:, None] * x[None, :] + bias[:, None] - y[None, :]).abs().mean(dim=1)
+    best = errors.argmin()
+    return weight[best].item(), bias[best].item()
+
+
 def mean_squared_error(
     predict: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor
 ) -> float | None:

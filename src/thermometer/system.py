@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Literal
 
@@ -13,6 +14,7 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, Metric, MetricCollection, R2Score
 
 from thermometer.errors import UsageError
+from thermometer.gradients import Gradient, analytic, finite_difference
 
 Normalization = Literal["none", "scale", "standardize"]
 MEAN_SQUARED_ERROR = lazy_instance(nn.MSELoss)
@@ -73,6 +75,11 @@ class Thermometer(L.LightningModule):
         normalize: how readings are normalised before the net sees them: `none`, `scale` or `standardize`.
         scale: the factor of `scale` normalisation (the book's 0.1).
         optimizer: any `torch.optim` optimizer, e.g. `--model.optimizer Adam --model.optimizer.lr 0.1`.
+        gradient: how the gradient of each step is computed: by `autograd` (`loss.backward()`), by the chapter's
+            hand derivation (`analytic`: nets linear in their parameters, with MSELoss or L1Loss), or by its
+            central differences (`finite_difference`: any net and loss, two forward passes per parameter). The
+            optimizer steps with it in every case.
+        delta: the step `δ` of `finite_difference`, the book's 0.1.
 
     """
 
@@ -85,6 +92,8 @@ class Thermometer(L.LightningModule):
         normalize: Normalization = "standardize",
         scale: float = 0.1,
         optimizer: OptimizerCallable = torch.optim.SGD,
+        gradient: Gradient = "autograd",
+        delta: float = 0.1,
     ) -> None:
         super().__init__()
         # From the CLI the modules' hyperparameters are their class paths and arguments, which a checkpoint keeps;
@@ -99,6 +108,9 @@ class Thermometer(L.LightningModule):
         self.loss_fn = loss
         self.normalize = Normalize(n_inputs, normalize, scale)
         self.optimizer = optimizer
+        self.gradient, self.delta = gradient, delta
+        # By hand, the gradient is set and the optimizer stepped in `training_step` (Lightning's manual optimization).
+        self.automatic_optimization = gradient == "autograd"
         metrics = MetricCollection(list(metrics) if metrics is not None else [MeanAbsoluteError(), R2Score()])
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
@@ -127,6 +139,13 @@ class Thermometer(L.LightningModule):
             raise UsageError(f"{name}: it has no parameters to learn; give a net with weights, e.g. --model.net MLP.")
         if not all(torch.isfinite(p).all() for p in self.net.parameters()):
             raise UsageError(f"{name}: its initial weights are not all finite numbers; float32 holds up to ±3.4e38.")
+        if self.gradient == "analytic" and not derivable(self.net, self.loss_fn):
+            loss = type(self.loss_fn).__name__
+            raise UsageError(
+                f"--model.gradient analytic: derived by hand for nets linear in their parameters (Line, Polynomial: "
+                f"a features(x) method) with MSELoss or L1Loss, not {type(self.net).__name__} with {loss}; use "
+                "autograd or finite_difference."
+            )
 
     def setup(self, stage: str) -> None:
         self.check_net(self.normalize.center.numel())
@@ -143,20 +162,56 @@ class Thermometer(L.LightningModule):
         # Each process sees its share of the rows; the metrics reduce over processes themselves.
         options = {"on_step": False, "on_epoch": True, "batch_size": len(t_c), "sync_dist": self.trainer.world_size > 1}
         self.log(f"{stage}loss", loss, prog_bar=True, **options)
-        self.log_dict(metrics, **options)
-        if self.trainer.state.fn == "fit":
-            # TensorBoard's x-axis is the epoch, counted from 1 as the book does, whatever the batches.
-            self.log("step", float(self.current_epoch + 1), **options)
         return loss
 
+    def log_metrics(self, metrics: MetricCollection) -> None:
+        """The epoch's metrics, computed over every batch (and process) since the last, then reset.
+
+        Computed here and logged as numbers: Lightning logging the `Metric` objects themselves costs more than the
+        eleven readings' whole epoch.
+        """
+        if any(metric.update_count for metric in metrics.values()):
+            self.log_dict(metrics.compute(), on_step=False, on_epoch=True)
+        metrics.reset()
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self.step(batch, self.train_metrics)
+        if self.automatic_optimization:  # Lightning calls zero_grad, loss.backward() and step around this
+            return self.step(batch, self.train_metrics)
+        optimizer = self.optimizers()
+        with torch.no_grad():
+            loss = self.step(batch, self.train_metrics)
+        optimizer.zero_grad()
+        t_u, t_c = batch
+        if self.gradient == "analytic":
+            parameters = [self.net.weight, self.net.bias]
+            with torch.no_grad():
+                gradients = analytic(self.net, self.normalize(t_u), t_c, self.loss_fn)
+        else:  # in float64, so that only the difference's own error separates it from the derivative
+            model = copy.deepcopy(nn.Sequential(self.normalize, self.net)).double()
+            loss_fn, t_u, t_c = copy.deepcopy(self.loss_fn).double(), t_u.double(), t_c.double()
+            gradients = finite_difference(
+                lambda: loss_fn(model(t_u).reshape(t_c.shape), t_c), list(model.parameters()), self.delta
+            )
+            parameters = list(self.net.parameters())
+        for parameter, gradient in zip(parameters, gradients, strict=True):
+            parameter.grad = gradient.reshape(parameter.shape).to(parameter.dtype)
+        optimizer.step()
+        return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self.step(batch, self.val_metrics)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self.step(batch, self.test_metrics)
+
+    def on_train_epoch_end(self) -> None:
+        self.log_metrics(self.train_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_metrics(self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_metrics(self.test_metrics)
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         t_u = batch[0]
@@ -172,6 +227,12 @@ class Thermometer(L.LightningModule):
         for optimizer in self.trainer.optimizers:
             for group, wanted in zip(optimizer.param_groups, configured.param_groups, strict=True):
                 group.update({key: value for key, value in wanted.items() if key != "params"})
+
+
+def derivable(net: nn.Module, loss: nn.Module) -> bool:
+    """Whether the chapter's hand derivation applies: a net linear in its parameters; squared or absolute error."""
+    linear = callable(getattr(net, "features", None)) and {n for n, _ in net.named_parameters()} == {"weight", "bias"}
+    return linear and type(loss) in (nn.MSELoss, nn.L1Loss) and loss.reduction == "mean"
 
 
 def holds_modules(value: object) -> bool:

@@ -28,7 +28,7 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     reference = optimum or line
     what = "optimum" if optimum else "best line"
     if optimum:
-        lines.append(f"Closed form:  {optimum['equation']}   (least squares, same rows)")
+        lines.append(f"Closed form:  {optimum['equation']}   ({optimum['method']}, same rows)")
     lines.append(
         f"Train loss:   {summary['train_loss']:.6g}   ({what} {reference['train_loss']:.6g},"
         f" gap {summary['train_loss'] - reference['train_loss']:.2g})"

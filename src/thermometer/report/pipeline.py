@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import grad_norm
 
 from thermometer.linear import LinearFit, best_line, line, linear_fit, parameter_vector, trained_parameters
 from thermometer.report.console import print_summary
@@ -19,6 +20,8 @@ from thermometer.report.history import History
 from thermometer.report.summary import equation, is_squared_error, summarize, write
 from thermometer.run.parts import RunParts
 
+SHOWN_GRADIENTS = 8
+"""Up to this many parameters, TensorBoard gets each one's gradient; beyond, each tensor's norm."""
 PARAMETERS = "weights"
 """TensorBoard's group of the weight and bias: after `train/` and `val/`, so that the losses come first."""
 
@@ -51,6 +54,7 @@ class Report(L.Callback):
         self.line: tuple[torch.Tensor, float] | None = None
         self.names: list[str] = []
         self.summary: dict[str, Any] | None = None
+        self.gradients: dict[str, float] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
         self.summary = None
@@ -79,14 +83,18 @@ class Report(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         epoch = trainer.current_epoch + 1
         self.history.record(epoch, trainer.callback_metrics)
+        values = dict(self.gradients)
         if self.linear is not None:
             parameters = parameter_vector(pl_module.net)
             self.history.path.append(tuple(parameters.tolist()))
-            values = dict(zip(self.names, self.linear.raw_vector(parameters).tolist(), strict=True))
-            for logger in trainer.loggers:
-                logger.log_metrics(values, step=epoch)
+            values.update(zip(self.names, self.linear.raw_vector(parameters).tolist(), strict=True))
+        for logger in trainer.loggers:
+            logger.log_metrics(values, step=epoch)
         if trainer.is_global_zero:
             self.figures.epoch_end(trainer, pl_module, epoch, self.title(pl_module, trainer.datamodule))
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: Any, optimizer: Any) -> None:
+        self.gradients = gradients(pl_module)  # the step's, kept for the epoch's end: Lightning clears them before
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         if trainer.is_global_zero:
@@ -130,3 +138,18 @@ class Report(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history.load_state_dict(state_dict)
+
+
+def gradients(pl_module: Any) -> dict[str, float]:
+    """The gradient of the epoch's last step: each number of a small net, or the norm of each tensor.
+
+    `grad/weight` and `grad/bias` for the line (in the units it trains in); Lightning's `grad_norm` for a network.
+    """
+    named = [(name.removeprefix("net."), p.grad) for name, p in pl_module.named_parameters() if p.grad is not None]
+    if sum(g.numel() for _, g in named) > SHOWN_GRADIENTS:
+        return {name: float(value) for name, value in grad_norm(pl_module, norm_type=2).items()}
+    return {
+        f"grad/{name}" if g.numel() == 1 else f"grad/{name}/{i}": value
+        for name, g in named
+        for i, value in enumerate(g.reshape(-1).tolist())
+    }

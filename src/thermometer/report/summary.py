@@ -24,6 +24,7 @@ from thermometer.linear import (
     CHUNK_ROWS,
     LinearFit,
     learning_rate_limit,
+    least_absolute_line,
     line,
     suggested_learning_rate,
     trained_parameters,
@@ -82,6 +83,11 @@ def is_squared_error(loss: nn.Module) -> bool:
     return type(loss) is nn.MSELoss and loss.reduction == "mean"
 
 
+def is_absolute_error(loss: nn.Module) -> bool:
+    """Whether the loss is the mean absolute error, whose best line goes through two readings."""
+    return type(loss) is nn.L1Loss and loss.reduction == "mean"
+
+
 def equation(weight: list[float], bias: float, names: list[str], target: str) -> str:
     """`t_c = 0.53677 * t_u - 17.305`."""
     terms = [f"{w:.5g} * {name}" for w, name in zip(weight, names, strict=True)] + [f"{bias:.5g}"]
@@ -103,6 +109,33 @@ def linear_summary(
     def predict(weight: torch.Tensor, bias: float) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda t_u: fit.features(t_u) @ weight + bias
 
+    optimum = None
+    if is_squared_error(pl_module.loss_fn):
+        optimum = {
+            "method": "least squares",
+            "equation": equation(raw_best[0].tolist(), raw_best[1], raw_names, target)
+            if raw_best
+            else equation(best_weight.tolist(), best_bias, trained_names, target),
+            "weight": raw_best[0].tolist() if raw_best else None,
+            "bias": raw_best[1] if raw_best else None,
+            **{f"{s}_loss": measure(predict(best_weight, best_bias), *xy) for s, xy in rows.items()},
+        }
+    elif is_absolute_error(pl_module.loss_fn) and raw and len(raw_names) == 1:  # a line on one input
+        train_inputs, train_targets = rows["train"]
+        found = least_absolute_line(fit.net.features(train_inputs.double())[:, 0], train_targets)
+        if found is not None:
+            lad_weight, lad_bias = found
+
+            def lad(t_u: torch.Tensor) -> torch.Tensor:
+                return fit.net.features(t_u)[:, 0] * lad_weight + lad_bias
+
+            optimum = {
+                "method": "least absolute deviation",
+                "equation": equation([lad_weight], lad_bias, raw_names, target),
+                "weight": [lad_weight],
+                "bias": lad_bias,
+                **{f"{s}_loss": measure(lad, *xy) for s, xy in rows.items()},
+            }
     return {
         "equation": equation(raw[0].tolist(), raw[1], raw_names, target) if raw else None,
         "features": raw_names if raw else None,
@@ -115,16 +148,7 @@ def linear_summary(
             "bias": bias,
             "equation": equation(weight.tolist(), bias, trained_names, target),
         },
-        "optimum": {
-            "equation": equation(raw_best[0].tolist(), raw_best[1], raw_names, target)
-            if raw_best
-            else equation(best_weight.tolist(), best_bias, trained_names, target),
-            "weight": raw_best[0].tolist() if raw_best else None,
-            "bias": raw_best[1] if raw_best else None,
-            **{f"{s}_loss": measure(predict(best_weight, best_bias), *xy) for s, xy in rows.items()},
-        }
-        if is_squared_error(pl_module.loss_fn)
-        else None,
+        "optimum": optimum,
     }
 
 

@@ -6,7 +6,6 @@ a copy), flushed to disk, then renamed over the target, or linked to a new name 
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import time
@@ -73,9 +72,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     On eleven readings an epoch takes about a millisecond and the loss improves nearly every epoch, so Lightning's
     `ModelCheckpoint` saves the best weights nearly every epoch; a write with its fsync takes 3 ms. A weights-only
-    checkpoint (the best so far) is therefore serialised into memory and written once `write_every` seconds have
-    passed since its file was last written, or with the next full checkpoint (`last.ckpt`), or when the run ends
-    (`teardown`, also after an error). A `kill -9` loses at most those seconds of it.
+    checkpoint (the best so far) is therefore held in memory, its weights copied, and written once `write_every`
+    seconds have passed since its file was last written, or with the next full checkpoint (`last.ckpt`), or when the
+    run ends (`teardown`, also after an error). A `kill -9` loses at most those seconds of it.
 
     Args:
         write_every: seconds a weights-only checkpoint may wait in memory; 0 writes each at once.
@@ -85,25 +84,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def __init__(self, write_every: float = 0.0) -> None:
         super().__init__()
         self.write_every = write_every
-        self.held: dict[Path, bytes] = {}
+        self.held: dict[Path, dict[str, Any]] = {}
         self.written_at: dict[Path, float] = {}
         self.started = time.monotonic()
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         path = Path(path)
-        serialised = io.BytesIO()
-        torch.save(checkpoint, serialised)  # now: the tensors are the live weights, which the next step changes
         waited = time.monotonic() - self.written_at.get(path, self.started)
         if "optimizer_states" not in checkpoint and waited < self.write_every:
-            self.held[path] = serialised.getvalue()
+            # The weights are the live ones, which the next step changes; the rest was made for this checkpoint.
+            weights = {name: tensor.clone() for name, tensor in checkpoint["state_dict"].items()}
+            self.held[path] = {**checkpoint, "state_dict": weights}
             return
         self.held.pop(path, None)
         self.flush()
-        self.write(path, serialised.getvalue())
+        self.write(path, checkpoint)
 
-    def write(self, path: Path, serialised: bytes) -> None:
-        """The bytes of a checkpoint into `path`, whole or not at all."""
-        replace(path, lambda file: file.write(serialised), mode="wb")
+    def write(self, path: Path, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint into `path`, whole or not at all."""
+        replace(path, lambda file: torch.save(checkpoint, file), mode="wb")
         self.written_at[path] = time.monotonic()
 
     def flush(self) -> None:

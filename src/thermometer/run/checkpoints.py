@@ -10,6 +10,8 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
+from thermometer.run.logger import RunLogger
+
 
 class Patience(EarlyStopping):
     """Lightning's `EarlyStopping`, whose options given with a resume override the checkpoint's.
@@ -78,4 +80,7 @@ class LastCheckpoint(ModelCheckpoint):
         """Everything a resume needs, into `last.ckpt`."""
         self.last_model_path = str(Path(self.dirpath) / "last.ckpt")
         trainer.save_checkpoint(self.last_model_path, weights_only=False)
+        for logger in trainer.loggers:
+            if isinstance(logger, RunLogger):
+                logger.flush()  # the curves on disk reach at least as far as the checkpoint
         self.written_at = time.monotonic()

@@ -15,6 +15,9 @@ from torch.utils.tensorboard.summary import hparams
 
 from thermometer.errors import UsageError
 
+FLUSH_SECONDS = 5
+"""How often the events reach the disk while a run trains (and TensorBoard's charts move)."""
+
 
 def choices(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     """The model's and the data's arguments as TensorBoard's HParams tab takes them: one flat row of plain values.
@@ -50,6 +53,10 @@ class RunLogger(TensorBoardLogger):
     others move on to the next number. The directory is claimed when Lightning first asks for it (as `fit` sets up),
     by process 0; the others are told its directory by Lightning.
 
+    TensorBoard's step is the epoch, counted from 1 as the book counts, whatever the batches: Lightning gives each
+    epoch's numbers with the epoch they belong to. The events are flushed every few seconds and with each
+    `last.ckpt` (`flush`), not after each epoch's numbers as Lightning's logger does (a write to disk each time).
+
     The hyperparameters go to the HParams tab as each run's session alone: no experiment summary (which each run
     would write for itself, and TensorBoard would take the first one found for all runs, ticking its first columns
     whether they differ or not), and no metric scalars of their own. TensorBoard then works out the experiment
@@ -63,9 +70,23 @@ class RunLogger(TensorBoardLogger):
     """
 
     def __init__(self, save_dir: str | Path, name: str, version: str | None = None) -> None:
-        super().__init__(save_dir, name, version=version, default_hp_metric=False)
+        super().__init__(save_dir, name, version=version, default_hp_metric=False, flush_secs=FLUSH_SECONDS)
         self.claimed = version
         self.lock = None
+        self.saved = False
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        metrics = dict(metrics)
+        epoch = metrics.pop("epoch", None)  # the epoch, from 0, that Lightning adds to an epoch's numbers
+        super().log_metrics(metrics, int(epoch) + 1 if epoch is not None else step)
+
+    @rank_zero_only
+    def save(self) -> None:
+        # Lightning calls this after each epoch's numbers: hparams.yaml once, and the events flush themselves.
+        if not self.saved:
+            super().save()
+            self.saved = True
 
     @property
     def version(self) -> str:
@@ -117,6 +138,11 @@ class RunLogger(TensorBoardLogger):
                 f"{path.parent} is in use by another process (a run training or being resumed): two at once would "
                 "write the same curves. Wait for it to end."
             ) from None
+
+    @rank_zero_only
+    def flush(self) -> None:
+        """The events written so far, onto the disk."""
+        self.experiment.flush()
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
