@@ -61,15 +61,34 @@ def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):
     assert losses[10] == pytest.approx(9.09e34, rel=1e-3)
     assert losses[11] == float("inf")
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "config.yaml").is_file()
+    # Each step overshoots to the other side of the valley: the gradient flips sign and grows about 58-fold.
+    grad = curve(run, "grad/weight")
+    assert grad[1] == pytest.approx(4517.2969, rel=1e-6)
+    assert all(grad[e] * grad[e + 1] < 0 and 50 < abs(grad[e + 1] / grad[e]) < 65 for e in range(1, 9))
 
 
 def test_02_small_lr_barely_moves_the_bias(cli):
-    m = cli(*book_config("02_small_lr")).metrics
+    run = cli(*book_config("02_small_lr"))
+    m = run.metrics
+    grad_w, grad_b = curve(run.path, "grad/weight"), curve(run.path, "grad/bias")
+    assert [grad_w[1], grad_b[1]] == pytest.approx([4517.2969, 82.6000], rel=1e-6)  # the book's first gradient
+    assert abs(grad_w[100]) < 0.1 and grad_b[100] == pytest.approx(3.02, abs=0.01)  # the bias's direction is flat
     assert m["weight"][0] == pytest.approx(0.2327, abs=1e-4)
     assert m["bias"] == pytest.approx(-0.0438, abs=1e-4)
     assert m["last_epoch"]["train/loss"] == pytest.approx(29.022669, rel=1e-5)
     assert m["epochs"] == 100 and m["stop_reason"] == "max_epochs=100 reached"
     assert m["not_converged"].startswith("train loss 29.02 is 9.91x the optimum's 2.928: train longer")
+
+
+def test_09_absolute_error_lands_on_the_least_absolute_deviation_line(cli):
+    m = cli(*book_config("09_absolute")).metrics
+    optimum = m["optimum"]
+    assert optimum["method"] == "least absolute deviation"
+    assert [optimum["weight"][0], optimum["bias"], optimum["train_loss"]] == pytest.approx(
+        [0.442804, -13.65314, 1.525830], abs=1e-5
+    )  # reference.md: the line through readings 5 and 7
+    assert optimum["train_loss"] <= m["train_loss"] <= 1.005 * optimum["train_loss"]  # within 0.5 %
+    assert m["stable_lr"] is None  # 2/λ_max is the squared error's
 
 
 def test_03_scaled_reaches_the_optimum_in_t_un_units_with_the_books_trajectory(cli):

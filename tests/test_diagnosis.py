@@ -77,3 +77,15 @@ def test_a_limit_no_float32_step_can_keep_under_is_not_offered_as_a_learning_rat
     said = diagnosis.cure("SGD", 0.2, "none", stable_lr=2.3e-229, condition_number=math.inf, suggested_lr=2e-229)
     assert "--model.optimizer.lr 2e-229" not in said and "below any useful learning rate" in said
     assert "--model.normalize standardize" in said
+
+
+def test_a_rate_far_below_its_limit_is_told_to_rise_not_to_train_longer():
+    # Figure 5.14 A: 05_split at lr 1e-7, 300 epochs. Ten times the epochs would get nowhere at that rate.
+    advice = diagnosis.more_training("max_epochs=300 reached", 3000, 300, "SGD", 1e-7, "scale", 0.035864, 0.03)
+    assert (
+        advice.startswith("lr 1e-07 is 3.59e+05x below its limit 2/λ_max = 0.03586")
+        and "--model.optimizer.lr 0.03" in advice
+    )
+    assert "max_epochs" not in advice
+    near = diagnosis.more_training("max_epochs=300 reached", 3000, 300, "SGD", 1e-2, "scale", 0.035864, 0.03)
+    assert near == "train longer (--trainer.max_epochs 3000)"

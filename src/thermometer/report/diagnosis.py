@@ -126,8 +126,26 @@ def cure(
     return f"The steps of {optimizer} with lr {lr:g} overshoot the minimum{why}: {listed}."
 
 
-def more_training(stopped: str, patience: int, max_epochs: int, optimizer: str, lr: float, normalize: str) -> str:
-    """What to change when a run ended before it was done."""
+FAR_BELOW = 100
+"""A rate this many times below its limit moves the weights too little for more epochs to make up for it."""
+
+
+def more_training(
+    stopped: str,
+    patience: int,
+    max_epochs: int,
+    optimizer: str,
+    lr: float,
+    normalize: str,
+    stable_lr: float | None = None,
+    suggested_lr: float | None = None,
+) -> str:
+    """What to change when a run ended before it was done: a far too small rate first, where its limit is known."""
+    if stable_lr is not None and suggested_lr is not None and lr * FAR_BELOW < stable_lr:
+        return (
+            f"lr {lr:g} is {stable_lr / lr:.3g}x below its limit 2/λ_max = {stable_lr:.4g}, so each step barely moves "
+            f"the weights: raise it (--model.optimizer.lr {suggested_lr:g}), not the epochs"
+        )
     if stopped.startswith("early stopping"):
         advice = f"early stopping ended it too soon: give it more patience (--early_stopping.patience {10 * patience})"
     else:

@@ -245,7 +245,15 @@ def summarize(
         "interrupted": signal.name if signal else None,
         "overfitting": overfitting,
         "not_converged": (
-            f"{not_converged}: {diagnosis.more_training(stopped, run.stopping.patience, trainer.max_epochs, **how)}"
+            f"{not_converged}: "
+            + diagnosis.more_training(
+                stopped,
+                run.stopping.patience,
+                trainer.max_epochs,
+                **how,
+                stable_lr=limit["stable_lr"],
+                suggested_lr=limit["suggested_lr"],
+            )
             if not_converged
             else None
         ),
