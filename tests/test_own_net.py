@@ -57,6 +57,41 @@ KNEE = ["--model.net", "tests.test_own_net.Knee", "--model.net.sharpness", "0.5"
 KNEE += ["--model.optimizer", "Adam", "--model.optimizer.lr", "0.05"]
 
 
+class Noisy(nn.Module):
+    """A network with dropout and batch normalisation: it behaves differently in training and in eval mode."""
+
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(n_inputs, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Dropout(0.2), nn.Linear(16, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+NOISY = ["--model.net", "tests.test_own_net.Noisy", "--model.optimizer", "Adam", "--model.optimizer.lr", "0.05"]
+
+
+def test_a_net_with_dropout_and_batchnorm_is_reported_in_eval_mode_and_its_figures_change_nothing(cli, tmp_path):
+    run = cli(*NOISY, "--trainer.max_epochs", "30", "--figures.every_n_epochs", "1")
+    sparse = cli(*NOISY, "--trainer.max_epochs", "30", "--figures.every_n_epochs", "1000").metrics
+    for key in ("train_loss", "val_loss", "best_loss", "best_epoch"):  # the figures observe; they change nothing
+        assert run.metrics[key] == sparse[key], key
+    validate = main(["validate", "--ckpt_path", str(run.path / "checkpoints" / "last.ckpt")])
+    # The summary's val_loss is the last net in eval mode, as validate and predict use it.
+    assert validate.trainer.callback_metrics["val/loss"].item() == pytest.approx(run.metrics["val_loss"], rel=1e-5)
+
+
+def test_a_net_with_dropout_resumes_exactly(cli):
+    whole = cli(*NOISY, "--trainer.max_epochs", "40", "--early_stopping.patience", "40").metrics
+    first = cli(*NOISY, "--trainer.max_epochs", "20", "--early_stopping.patience", "40")
+    config, last = first.path / "config.yaml", first.path / "checkpoints" / "last.ckpt"
+    main(["fit", "--config", str(config), "--ckpt_path", str(last), "--trainer.max_epochs", "40"])
+    for key in ("train_loss", "val_loss", "best_loss", "epochs", "best_epoch"):  # dropout drew the same numbers
+        assert first.metrics[key] == whole[key], key
+
+
 def tags(run_dir) -> list[str]:
     accumulator = EventAccumulator(str(run_dir))
     accumulator.Reload()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import random
 import warnings
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch.cli import OptimizerCallable
@@ -219,6 +221,24 @@ class Thermometer(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.parameters())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Every generator a run draws from (dropout, a user's net), so that a resumed run draws what the
+        # uninterrupted one would have: Lightning's checkpoint keeps none of them. Plain lists: loaded weights-only.
+        numpy_state = np.random.get_state()
+        checkpoint["random_state"] = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("random_state")
+        if state is not None and self.trainer.state.fn == "fit":  # an evaluation draws nothing
+            torch.set_rng_state(state["torch"])
+            random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+            name, keys, *rest = state["numpy"]
+            np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
 
     def on_train_start(self) -> None:
         # A resumed run restored its optimizer's arguments from the checkpoint; those configured now take over
