@@ -167,3 +167,17 @@ def test_a_net_that_does_not_declare_n_inputs_is_used_as_it_is(cli):
     m = run.metrics
     assert m["net"] == "torch.nn.modules.linear.Linear" and m["equation"] is None
     assert m["train_loss"] == pytest.approx(m["closed_form"]["train_loss"], rel=1e-4)
+
+
+def test_a_network_on_several_inputs_trains_and_reports(cli, tmp_path):
+    t_u = torch.linspace(20, 90, 60)
+    humidity = torch.rand(60, generator=torch.Generator().manual_seed(0))
+    rows = {"t_u": t_u, "humidity": humidity, "t_c": (t_u - 32) * 5 / 9 - humidity}
+    (tmp_path / "two.csv").write_text(
+        "t_u,humidity,t_c\n"
+        + "".join(f"{a},{b},{c}\n" for a, b, c in zip(*map(torch.Tensor.tolist, rows.values()), strict=True))
+    )
+    run = cli("--data.csv_path", "two.csv", "--data.input_columns", "[t_u, humidity]", "--model.net", "MLP")
+    m = run.metrics
+    assert m["equation"] is None and m["closed_form"]["weight"] == pytest.approx([5 / 9, -1], abs=1e-3)
+    assert not (run.path / "fit.png").exists()  # the fit is drawn for one input column

@@ -8,7 +8,7 @@ takes half a second to import.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,8 +238,10 @@ class Figures:
             return epoch % self.every_n_epochs == 0
         return epoch & (epoch - 1) == 0 and epoch.bit_length() % 2 == 1  # a power of 4
 
-    def start(self, trainer: L.Trainer, pl_module: Any, reference: tuple[torch.Tensor, str], title: str) -> None:
-        """The custom-scalars charts, and the fit's first frame against `reference` (its values at `self.xs`)."""
+    def start(
+        self, trainer: L.Trainer, pl_module: Any, reference: Callable[[Any], tuple[torch.Tensor, str]], title: str
+    ) -> None:
+        """The custom-scalars charts, and the fit's first frame against `reference(data)`, a curve at `references`."""
         self.fit, self.drawn, self.last_frame = None, -1, None
         if not trainer.is_global_zero:
             return
@@ -253,7 +255,7 @@ class Figures:
                 }
             )
         if len(trainer.datamodule.input_columns) == 1:
-            self.fit = self.fit_figure(trainer.datamodule, reference)
+            self.fit = self.fit_figure(trainer.datamodule, reference(trainer.datamodule))
             self.draw_fit(trainer, pl_module, trainer.current_epoch, title)
 
     def references(self, data: Any) -> torch.Tensor:

@@ -70,7 +70,7 @@ class Report(L.Callback):
             self.names.append(f"{PARAMETERS}/bias")
             if not self.history.path:  # a resumed run has its path so far
                 self.history.path.append(tuple(parameter_vector(pl_module.net).tolist()))
-        self.figures.start(trainer, pl_module, self.reference(data), self.title(pl_module, data))
+        self.figures.start(trainer, pl_module, self.reference, self.title(pl_module, data))
 
     def reference(self, data: Any) -> tuple[torch.Tensor, str]:
         """The curve a fit is drawn against: the closed form of the net's family, or the best straight line."""
