@@ -94,7 +94,9 @@ class Report(L.Callback):
             self.figures.epoch_end(trainer, pl_module, epoch, self.title(pl_module, trainer.datamodule))
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: Any, optimizer: Any) -> None:
-        self.gradients = gradients(pl_module)  # the step's, kept for the epoch's end: Lightning clears them before
+        # The epoch's last step's gradient, kept for the epoch's end (Lightning clears the gradients before it).
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            self.gradients = gradients(pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         if trainer.is_global_zero:
