@@ -225,6 +225,9 @@ class Thermometer(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Every generator a run draws from (dropout, a user's net), so that a resumed run draws what the
         # uninterrupted one would have: Lightning's checkpoint keeps none of them. Plain lists: loaded weights-only.
+        # Only in a checkpoint to resume from (with the optimizer's state), not in each new best's weights.
+        if "optimizer_states" not in checkpoint:
+            return
         numpy_state = np.random.get_state()
         checkpoint["random_state"] = {
             "torch": torch.get_rng_state(),

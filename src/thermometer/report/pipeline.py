@@ -90,7 +90,7 @@ class Report(L.Callback):
             values.update(zip(self.names, self.linear.raw_vector(parameters).tolist(), strict=True))
         for logger in trainer.loggers:
             logger.log_metrics(values, step=epoch)
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and self.figures.due(epoch):  # the title only for a frame: it costs an epoch's step
             self.figures.epoch_end(trainer, pl_module, epoch, self.title(pl_module, trainer.datamodule))
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: Any, optimizer: Any) -> None:
