@@ -227,11 +227,19 @@ CASES = {
     ),
     "resume with another net": (
         ["fit", "--ckpt_path", EARLIER_LAST, "--model.net", "MLP"],
-        "--model.net thermometer.MLP: a resumed run keeps the net it was trained with (thermometer.Line)",
+        "--model.net MLP: a resumed run keeps the net it was trained with (Line); of the model's options only",
     ),
     "resume with another optimizer": (
         ["fit", "--ckpt_path", EARLIER_LAST, "--model.optimizer", "Adam"],
-        "a resumed run keeps the optimizer it was trained with (torch.optim.SGD)",
+        "--model.optimizer Adam: a resumed run keeps the optimizer it was trained with (SGD)",
+    ),
+    "metrics not in a list": (
+        ["--model.metrics", "torchmetrics.MeanAbsolutePercentageError"],
+        'expected a list of Metric classes in brackets such as "[torchmetrics.MeanAbsolutePercentageError]" or null',
+    ),
+    "option a net lacks": (
+        ["--model.net", "MLP", "--model.net.width", "3"],
+        "--model.net.width: thermometer.MLP has no such option; see its options with --model.net.help thermometer.MLP",
     ),
     # Checkpoints.
     "ckpt_path missing": (["validate", "--ckpt_path", "nope.ckpt"], "--ckpt_path nope.ckpt: no such file"),

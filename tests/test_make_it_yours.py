@@ -1,6 +1,7 @@
 """Making the template yours: your loss and your metric are one option each, and what is minimised is what is logged."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,38 @@ def test_the_thermometer_command_trains_and_exits_0(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "object at 0x" not in done.stdout + done.stderr
     assert (tmp_path / "lightning_logs" / "default" / "version_0" / "metrics.json").is_file()
+
+
+TWO_INPUTS = "t_u,t_x,t_c\n" + "".join(
+    f"{20 + 3 * i},{i % 4},{(20 + 3 * i - 32) * 5 / 9 + i % 4:.3f}\n" for i in range(20)
+)
+
+
+def test_print_config_tells_the_net_its_inputs(capsys, tmp_path, monkeypatch):
+    from thermometer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "two.csv").write_text(TWO_INPUTS)
+    with pytest.raises(SystemExit):
+        main(
+            ["--print_config", "--data.csv_path", "two.csv", "--data.input_columns", "[t_u, t_x]", "--model.net", "MLP"]
+        )
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["net"]["init_args"]["n_inputs"] == 2
+
+
+def test_a_run_on_a_relative_csv_resumes_from_another_directory(cli, tmp_path, monkeypatch, capsys):
+    from thermometer.cli import main
+
+    (tmp_path / "two.csv").write_text(TWO_INPUTS)
+    options = ["--data.csv_path", "two.csv", "--data.input_columns", "[t_u, t_x]", "--model.net", "MLP"]
+    run = cli(*options, "--trainer.max_epochs", "6")
+    assert Path(yaml.safe_load((run.path / "config.yaml").read_text())["data"]["csv_path"]) == tmp_path / "two.csv"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config, last = run.path / "config.yaml", run.path / "checkpoints" / "last.ckpt"
+    resumed = main(["fit", "--config", str(config), "--ckpt_path", str(last), "--trainer.max_epochs", "9"])
+    assert resumed.trainer.current_epoch == 9
+    assert not (elsewhere / "lightning_logs").exists()  # in the run's own directory
+    # An MLP is no line: the best line is its baseline, which it may beat.
+    assert re.search(r"\(best line [\d.e+-]+, [\d.e+-]+ (below|above) it\)", capsys.readouterr().out)

@@ -68,7 +68,10 @@ class SaveFitConfig(SaveConfigCallback):
         path = Path(trainer.log_dir) / self.config_filename  # log_dir broadcasts rank 0's directory
         resumed = trainer.strategy.broadcast(path.is_file())
         if stage == "fit" and not resumed and trainer.is_global_zero:
-            atomic.write_text(path, self.parser.dump(self.config, skip_none=False))
+            config = self.config.clone()
+            if config.data.csv_path is not None:  # it repeats the run from any directory
+                config.data.csv_path = str(Path(config.data.csv_path).resolve())
+            atomic.write_text(path, self.parser.dump(config, skip_none=False))
 
 
 class ThermometerCLI(LightningCLI):
@@ -160,6 +163,7 @@ class ThermometerCLI(LightningCLI):
                 resume.check_epochs_left(config.trainer.max_epochs, checkpoint)
             resume.use_training_data(config.data, checkpoint, subcommand)
         if printing:  # the configuration this command line runs, with the corrections above
+            tell_the_net(config.model.net, n_inputs(config.data.input_columns))
             skip_none = "skip_null" in printing[-1]
             shown = yaml.safe_load(parser.dump(self.config, skip_none=skip_none))
             shown = shown.get(subcommand, shown)

@@ -30,15 +30,22 @@ TYPE_WORDS = {
     "list[str]": 'a list such as "[t_u]"',
 }
 
+LIST_EXAMPLES = {"Metric": "torchmetrics.MeanAbsolutePercentageError"}
+"""An example of each kind of class an option takes a list of."""
+
 
 def expected_words(types: str) -> list[str]:
     """`<class 'int'>, typing.Literal['a', 'b']` -> ["a whole number", "one of 'a', 'b'"]."""
     words = []
-    for literal, name, generic in re.findall(r"typing\.Literal\[([^\]]*)\]|<class '([\w.]+)'>|(list\[\w+\])", types):
+    for literal, name, generic in re.findall(r"typing\.Literal\[([^\]]*)\]|<class '([\w.]+)'>|(list\[[\w.]+\])", types):
         if literal:
             words.append(f"one of {literal}")
         elif (name or generic) in TYPE_WORDS:
             words.append(TYPE_WORDS[name or generic])
+        elif generic:  # a list of classes: --model.metrics
+            kind = generic.removesuffix("]").rsplit(".", 1)[-1]
+            example = LIST_EXAMPLES.get(kind, f"my_module.My{kind}")
+            words.append(f'a list of {kind} classes in brackets such as "[{example}]"')
     return list(dict.fromkeys(words))
 
 
@@ -66,7 +73,7 @@ def plain(message: str) -> str:
     if rejected := re.search(r"Option '(\w+)' is not accepted", message):
         class_path = re.search(r"class_path='([\w.]+)'", message) or re.search(r"class_path '([\w.]+)'", message)
         owner = class_path.group(1) if class_path else "this class"
-        see = f"{option}.help {owner.rsplit('.', 1)[-1]}" if class_path else "--help"
+        see = f"{option}.help {owner}" if class_path else "--help"  # the full path: a user's own class too
         return f"{option}.{rejected.group(1)}: {owner} has no such option; see its options with {see}."
     problem = re.search(r"Problem with given class_path '([\w.]+)':\s*(.*)$", message, re.DOTALL)
     if problem and "Parser key" not in problem[2]:  # the class itself, not one of its arguments

@@ -137,9 +137,19 @@ def keep_given_options(given: Any, resumed: Any, args: list[str]) -> None:
             continue
         shown = key.replace(".init_args", "").replace(".class_path", "")
         raise UsageError(
-            f"--model.{shown} {wanted}: a resumed run keeps the {shown} it was trained with ({kept}); only the "
-            "optimizer's arguments can change mid-run. Leave it out, or start a new run without --ckpt_path."
+            f"--model.{shown} {shown_value(wanted)}: a resumed run keeps the {shown} it was trained with "
+            f"({shown_value(kept)}); of the model's options only the optimizer's arguments can change mid-run (the "
+            "trainer's and early stopping's can too). Leave it out, or start a new run without --ckpt_path."
         )
+
+
+def shown_value(value: Any) -> str:
+    """A model option's value as a user would give it: `MLP` for `thermometer.nets.MLP`, `[MeanAbsoluteError]`."""
+    if isinstance(value, list):
+        return f"[{', '.join(map(shown_value, value))}]"
+    if isinstance(value, str) and re.fullmatch(r"[\w.]+\.[A-Z]\w*", value):
+        return value.rsplit(".", 1)[-1]
+    return str(value)
 
 
 def run_directory(ckpt_path: str) -> Path | None:

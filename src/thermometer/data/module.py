@@ -72,8 +72,10 @@ class TemperatureDataModule(L.LightningDataModule):
             raise UsageError(f"{target_column!r} is both an input and the target column; choose one role for it.")
         if twice := sorted({c for c in input_columns if list(input_columns).count(c) > 1}):
             raise UsageError(f"--data.input_columns names {', '.join(map(repr, twice))} twice; give each column once.")
+        self.csv_path = Path(csv_path) if csv_path is not None else None  # as given: messages name it so
+        if csv_path is not None:  # absolute in the checkpoint: a resume may start from another directory
+            csv_path = str(Path(csv_path).resolve())
         self.save_hyperparameters()
-        self.csv_path = Path(csv_path) if csv_path is not None else None
         self.input_columns = list(input_columns)
         self.target_column = target_column
         self.val_fraction = val_fraction

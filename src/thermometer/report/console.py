@@ -29,10 +29,10 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     what = "optimum" if optimum else "best line"
     if optimum:
         lines.append(f"Closed form:  {optimum['equation']}   ({optimum['method']}, same rows)")
-    lines.append(
-        f"Train loss:   {summary['train_loss']:.6g}   ({what} {reference['train_loss']:.6g},"
-        f" gap {summary['train_loss'] - reference['train_loss']:.2g})"
-    )
+    difference = summary["train_loss"] - reference["train_loss"]
+    # An optimum is not beaten (a gap); a net other than a line may beat the best line.
+    gap = f"gap {difference:.2g}" if optimum else f"{abs(difference):.2g} {'below' if difference < 0 else 'above'} it"
+    lines.append(f"Train loss:   {summary['train_loss']:.6g}   ({what} {reference['train_loss']:.6g}, {gap})")
     if summary["val_loss"] is not None:
         lines.append(f"Val loss:     {summary['val_loss']:.6g}   ({what}'s {reference['val_loss']:.6g})")
     if not optimum or optimum["equation"] != line["equation"]:
