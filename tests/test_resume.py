@@ -11,6 +11,8 @@ import PIL.Image
 import pytest
 import torch
 import yaml
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from tests.conftest import Run, Script, train_script
 from thermometer.cli import main
@@ -156,3 +158,25 @@ def test_a_resume_on_readings_whose_values_changed_is_refused_before_anything_is
     [message] = capsys.readouterr().err.strip().splitlines()
     assert "mine.csv: its training rows are not those the checkpoint was trained on" in message
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_resume_writes_no_hyperparameters_of_its_own(cli):
+    """TensorBoard's HParams tab keeps the run's first session: the resume adds none, and nobody writes hp_metric."""
+    run = cli("--trainer.max_epochs", "5").path
+    config, last = run / "config.yaml", run / "checkpoints" / "last.ckpt"
+    resumed = ["--trainer.max_epochs", "8", "--model.optimizer.lr", "0.1", "--trainer.enable_progress_bar=false"]
+    main(["fit", "--config", str(config), "--ckpt_path", str(last), *resumed])
+    files = sorted(run.glob("events.out.tfevents.*"))
+    assert len(files) == 2  # the first start's and the resume's
+    sessions, tags = [], set()
+    for file in files:
+        for event in EventFileLoader(str(file)).Load():
+            for value in event.summary.value:
+                tags.add(value.tag)
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    sessions.append((file, data.WhichOneof("data"), data.session_start_info.hparams))
+    [(file, kind, hparams)] = sessions
+    assert file == files[0] and kind == "session_start_info"
+    assert hparams["optimizer.lr"].number_value == 0.2  # the first start's choice, not the resume's 0.1
+    assert "hp_metric" not in tags and not any(tag.startswith("_hparams_/experiment") for tag in tags)

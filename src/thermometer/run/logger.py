@@ -63,7 +63,8 @@ class RunLogger(TensorBoardLogger):
     The hyperparameters go to the HParams tab as each run's session alone: no experiment summary (which each run
     would write for itself, and TensorBoard would take the first one found for all runs, ticking its first columns
     whether they differ or not), and no metric scalars of their own. TensorBoard then works out the experiment
-    from every run: it ticks the choices that differ between runs, and its metrics are the runs' own curves.
+    from every run: it ticks the choices that differ between runs, and its metrics are the runs' own curves. A
+    resume writes none: the run's session is its first start's, as its `config.yaml` and `hparams.yaml` are.
 
     Args:
         save_dir: where the runs' names are, `lightning_logs`.
@@ -75,6 +76,7 @@ class RunLogger(TensorBoardLogger):
     def __init__(self, save_dir: str | Path, name: str, version: str | None = None) -> None:
         super().__init__(save_dir, name, version=version, default_hp_metric=False, flush_secs=FLUSH_SECONDS)
         self.claimed = version
+        self.resumed = version is not None
         self.lock = None
         self.saved = False
 
@@ -161,6 +163,8 @@ class RunLogger(TensorBoardLogger):
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, metrics: Any = None) -> None:
+        if self.resumed:  # Lightning logs them at every start of `fit`
+            return
         super().log_hyperparams(params, metrics)  # hparams.yaml
         _, session_start, _ = hparams(choices(self.hparams), {})
         self.experiment.file_writer.add_summary(session_start)
