@@ -62,7 +62,7 @@ def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):
     assert losses[11] == float("inf")
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "config.yaml").is_file()
     # Each step overshoots to the other side of the valley: the gradient flips sign and grows about 58-fold.
-    grad = curve(run, "grad/weight")
+    grad = curve(run, "weights/grad/weight")
     assert grad[1] == pytest.approx(4517.2969, rel=1e-6)
     assert all(grad[e] * grad[e + 1] < 0 and 50 < abs(grad[e + 1] / grad[e]) < 65 for e in range(1, 9))
 
@@ -70,7 +70,7 @@ def test_01_diverge_stops_at_epoch_11_with_a_diagnosis_and_status_1(tmp_path):
 def test_02_small_lr_barely_moves_the_bias(cli):
     run = cli(*book_config("02_small_lr"))
     m = run.metrics
-    grad_w, grad_b = curve(run.path, "grad/weight"), curve(run.path, "grad/bias")
+    grad_w, grad_b = curve(run.path, "weights/grad/weight"), curve(run.path, "weights/grad/bias")
     assert [grad_w[1], grad_b[1]] == pytest.approx([4517.2969, 82.6000], rel=1e-6)  # the book's first gradient
     assert abs(grad_w[100]) < 0.1 and grad_b[100] == pytest.approx(3.02, abs=0.01)  # the bias's direction is flat
     assert m["weight"][0] == pytest.approx(0.2327, abs=1e-4)

@@ -71,7 +71,8 @@ def test_event_file_has_metrics_and_parameters_per_epoch_and_no_one_point_charts
     acc = events(default_run)
     m = yaml.safe_load((default_run / "metrics.json").read_text())
     tags = acc.Tags()["scalars"]
-    assert set(tags) == {*SCALARS, "weights/weight", "weights/bias", "grad/weight", "grad/bias"}  # no hp_metric
+    gradients = ["weights/grad/weight", "weights/grad/bias"]
+    assert set(tags) == {*SCALARS, "weights/weight", "weights/bias", *gradients}  # no hp_metric
     assert len(acc.Scalars("val/loss")) == len(acc.Scalars("weights/weight")) == m["epochs"]
     # TensorBoard's step is the epoch, counted from 1 as the book and the summary count, for every metric.
     for tag in tags:

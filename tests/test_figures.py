@@ -79,3 +79,16 @@ def test_the_landscape_grid_is_the_mean_squared_error():
     ]
     assert mse_grid(moments, weight, bias) == pytest.approx(np.array(direct), rel=1e-12)
     assert mse_grid(moments, np.array(1.0), np.array(0.0)) == pytest.approx(80.3643, rel=1e-5)  # the book's start
+
+
+def groups(run_dir) -> list[str]:
+    """A run's TensorBoard groups in the order Time Series and Scalars show them: by tag, the part before the '/'."""
+    tags = everything(run_dir).Tags()
+    return list(dict.fromkeys(tag.split("/")[0] for tag in sorted(tags["scalars"] + tags["images"])))
+
+
+def test_the_losses_come_first_in_tensorboard(default_run, cli):
+    # TensorBoard opens the first two groups and folds the others: train/ and val/ must sort before the rest.
+    assert groups(default_run) == ["train", "val", "views", "weights"]  # weights/: the parameters and gradients
+    network = cli("--model.net", "MLP", "--trainer.max_epochs", "2")
+    assert groups(network.path)[:2] == ["train", "val"]

@@ -89,11 +89,11 @@ def test_02_small_lr_by_each_method_ends_on_the_books_numbers(cli, method):
     assert m["last_epoch"]["train/loss"] == pytest.approx(29.022669, rel=max(tolerance, 1e-6))
     events = EventAccumulator(str(run.path), size_guidance={"scalars": 0})
     events.Reload()
-    first = {tag: events.Scalars(tag)[0] for tag in ("grad/weight", "grad/bias")}
-    assert all(e.step == 1 for e in first.values())  # TensorBoard's step is the epoch
-    assert [first["grad/weight"].value, first["grad/bias"].value] == pytest.approx([4517.2969, 82.6000], rel=1e-5)
-    assert len(events.Scalars("grad/weight")) == m["epochs"] == 100
-    assert math.isfinite(events.Scalars("grad/bias")[-1].value)
+    first = [events.Scalars(tag)[0] for tag in ("weights/grad/weight", "weights/grad/bias")]
+    assert all(e.step == 1 for e in first)  # TensorBoard's step is the epoch
+    assert [e.value for e in first] == pytest.approx([4517.2969, 82.6000], rel=1e-5)
+    assert len(events.Scalars("weights/grad/weight")) == m["epochs"] == 100
+    assert math.isfinite(events.Scalars("weights/grad/bias")[-1].value)
 
 
 def test_a_network_logs_the_norm_of_each_tensors_gradient(cli):
@@ -101,8 +101,8 @@ def test_a_network_logs_the_norm_of_each_tensors_gradient(cli):
     events = EventAccumulator(str(run.path))
     events.Reload()
     tags = events.Tags()["scalars"]
-    assert "grad_2.0_norm/net.hidden_linear.weight" in tags and "grad_2.0_norm_total" in tags
-    assert not any(tag.startswith("grad/") for tag in tags)
+    assert "weights/grad_2.0_norm/net.hidden_linear.weight" in tags and "weights/grad_2.0_norm_total" in tags
+    assert not any(tag.startswith("weights/grad/") for tag in tags)
 
 
 def test_the_hand_derivation_is_refused_where_it_does_not_apply(cli, capsys):

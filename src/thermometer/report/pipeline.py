@@ -23,7 +23,8 @@ from thermometer.run.parts import RunParts
 SHOWN_GRADIENTS = 8
 """Up to this many parameters, TensorBoard gets each one's gradient; beyond, each tensor's norm."""
 PARAMETERS = "weights"
-"""TensorBoard's group of the weight and bias: after `train/` and `val/`, so that the losses come first."""
+"""TensorBoard's group of the weight, the bias and their gradients: after `train/` and `val/`, which TensorBoard
+sorts first by name and opens, so that the losses come first."""
 
 
 class Report(L.Callback):
@@ -145,13 +146,14 @@ class Report(L.Callback):
 def gradients(pl_module: Any) -> dict[str, float]:
     """The gradient of the epoch's last step: each number of a small net, or the norm of each tensor.
 
-    `grad/weight` and `grad/bias` for the line (in the units it trains in); Lightning's `grad_norm` for a network.
+    `weights/grad/weight` and `weights/grad/bias` for the line (in the units it trains in); Lightning's `grad_norm`
+    for a network, `weights/grad_2.0_norm/net.hidden_linear.weight`, ...
     """
     named = [(name.removeprefix("net."), p.grad) for name, p in pl_module.named_parameters() if p.grad is not None]
     if sum(g.numel() for _, g in named) > SHOWN_GRADIENTS:
-        return {name: float(value) for name, value in grad_norm(pl_module, norm_type=2).items()}
+        return {f"{PARAMETERS}/{name}": float(value) for name, value in grad_norm(pl_module, norm_type=2).items()}
     return {
-        f"grad/{name}" if g.numel() == 1 else f"grad/{name}/{i}": value
+        f"{PARAMETERS}/grad/{name}" if g.numel() == 1 else f"{PARAMETERS}/grad/{name}/{i}": value
         for name, g in named
         for i, value in enumerate(g.reshape(-1).tolist())
     }
