@@ -215,7 +215,7 @@ def test_the_learning_rate_sweep_config_runs_with_its_figure(tmp_path, monkeypat
     [events] = (tmp_path / "lightning_logs" / "learning_rate" / "sweep").glob("events.out.tfevents.*")
     accumulator = EventAccumulator(str(events))
     accumulator.Reload()
-    assert accumulator.Tags()["images"] == ["sweep/learning_rate"]
+    assert accumulator.Tags()["images"] == ["views/sweep"]  # after train/ and val/, which TensorBoard opens
 
 
 def test_a_value_refused_in_a_later_trial_stops_the_sweep_and_its_point_runs_once_fixed(tmp_path, monkeypatch, capsys):

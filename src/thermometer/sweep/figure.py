@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from thermometer.report.figures import PNG, add_image, pixels
+from thermometer.report.figures import PNG, VIEWS, add_image, pixels
 from thermometer.run import atomic
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def draw(
     labels: dict[str, str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """The figure of the finished `trials` into `lightning_logs/<name>/<name>.png` and TensorBoard (`.../sweep`).
+    """The figure of the finished `trials` into `lightning_logs/<name>/<name>.png` and TensorBoard (`views/sweep`).
 
     Args:
         trials: the study's finished trials.
@@ -44,7 +44,7 @@ def draw(
     path = Path("lightning_logs", name, f"{name}.png")
     atomic.replace(path, lambda file: file.write(image), mode="wb")
     with SummaryWriter(str(path.parent / "sweep")) as writer:
-        add_image(writer, f"sweep/{name}", image, len(trials))  # before views/, by name
+        add_image(writer, f"{VIEWS}/sweep", image, len(trials))  # a figure, after the losses; the run is <name>/sweep
     print(f"Figure:       {path}")
     return path
 
