@@ -241,6 +241,14 @@ CASES = {
         ["--model.net", "MLP", "--model.net.width", "3"],
         "--model.net.width: thermometer.MLP has no such option; see its options with --model.net.help thermometer.MLP",
     ),
+    "resume under another name": (
+        ["fit", "--ckpt_path", EARLIER_LAST, "--name", "other"],
+        "--name other: a resume continues in its run's directory, lightning_logs/default/version_0; leave --name out",
+    ),
+    # The run's name.
+    "name with a slash": (["--name", "a/b"], "--name a/b: a run's name is one directory's name, e.g. 5_14_A"),
+    "name up a directory": (["--name", ".."], "--name ..: a run's name is one directory's name"),
+    "name empty": (["--name", ""], "--name '': a run's name is one directory's name"),
     # Checkpoints.
     "ckpt_path missing": (["validate", "--ckpt_path", "nope.ckpt"], "--ckpt_path nope.ckpt: no such file"),
     "ckpt_path not given": (["test"], "test needs a trained model: give --ckpt_path"),

@@ -128,6 +128,23 @@ def test_print_config_fed_back_gives_the_same_numbers(cli, capsys, tmp_path):
     assert from_config.path.parent.name == "adam"  # the run is named by its config file
 
 
+def test_name_names_the_run_and_its_config_repeats_and_resumes_under_that_name(cli, tmp_path):
+    first = cli("--name", "5_14_A", "--trainer.max_epochs", "3")
+    assert first.path == tmp_path / "lightning_logs" / "5_14_A" / "version_0"
+    config = first.path / "config.yaml"
+    assert yaml.safe_load(config.read_text())["name"] == "5_14_A"
+    (tmp_path / "copy.yaml").write_text(config.read_text())
+    assert cli("--config", "copy.yaml").path == first.path.parent / "version_1"  # its config, anywhere: its name
+    last = first.path / "checkpoints" / "last.ckpt"
+    main(["fit", "--config", str(config), "--ckpt_path", str(last), "--trainer.max_epochs", "5"])
+    assert sorted(p.name for p in first.path.parent.iterdir()) == ["version_0", "version_1"]  # resumed in place
+    assert first.metrics["epochs"] == 5
+    split = cli(
+        "--config", str(ROOT / "configs" / "book" / "05_split.yaml"), "--name", "split", "--trainer.max_epochs", "2"
+    )
+    assert split.path.parent.name == "split"  # over the config file's name
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -1,4 +1,4 @@
-"""The `--config` files of a command line: which they are, that each can be read, and the run's name from them."""
+"""The `--config` files of a command line: which they are, that each can be read, and the run's name."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def config_files(args: list[str]) -> list[str]:
 
 
 def run_name(args: list[str]) -> str:
-    """The name a run goes by in `lightning_logs/` and TensorBoard: its `--config` files, `05_split`, or `default`.
+    """The name a run goes by without `--name`: its `--config` files, `05_split`, or `default`.
 
     A run's own `lightning_logs/<name>/version_N/config.yaml` gives that run's name again.
     """
@@ -28,6 +28,12 @@ def run_name(args: list[str]) -> str:
         in_a_run = path.name == "config.yaml" and path.parent.name.startswith("version_")
         names.append(path.parent.parent.name if in_a_run else path.stem)
     return "+".join(dict.fromkeys(names)) or "default"
+
+
+def check_name(name: str | None) -> None:
+    """`--name` is one directory's name, or a `UsageError` line says so."""
+    if name is not None and (not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0")):
+        raise UsageError(f"--name {name or repr(name)}: a run's name is one directory's name, e.g. 5_14_A.")
 
 
 def check_config_files(args: list[str]) -> None:

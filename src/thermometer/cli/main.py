@@ -20,11 +20,12 @@ from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from thermometer.cli import checks, resume
-from thermometer.cli.config_files import check_config_files, run_name
+from thermometer.cli.config_files import check_config_files, check_name, run_name
 from thermometer.cli.console import device_hint, quiet_console
 from thermometer.cli.parser import ThermometerParser
 from thermometer.data import TemperatureDataModule
 from thermometer.errors import UsageError
+from thermometer.report.console import shown
 from thermometer.report.figures import Figures
 from thermometer.report.pipeline import Report
 from thermometer.report.predictions import PredictionWriter
@@ -77,11 +78,12 @@ class SaveFitConfig(SaveConfigCallback):
 class ThermometerCLI(LightningCLI):
     """LightningCLI with early stopping, the best checkpoint and the figures as options of their own.
 
-    `--early_stopping.*`, `--checkpoint.*` and `--figures.*`. Checkpoints are loaded weights-only (no pickled code).
+    `--early_stopping.*`, `--checkpoint.*` and `--figures.*`, and the run's `--name`. Checkpoints are loaded
+    weights-only (no pickled code).
 
     Args:
         *args: LightningCLI's arguments.
-        run_name: the run's name in `lightning_logs/`.
+        run_name: the run's name in `lightning_logs/`, over `--name` and the `--config` files' (a sweep's).
         only: the subcommand that runs, if known: only its parser is built (each costs a few hundred ms).
         stop: Ctrl-C and SIGTERM during `fit`.
         program: the command that ran, as its Resume line repeats it.
@@ -93,7 +95,7 @@ class ThermometerCLI(LightningCLI):
     def __init__(
         self,
         *args: Any,
-        run_name: str = "default",
+        run_name: str | None = None,
         only: str | None = None,
         stop: GracefulStop | None = None,
         program: str = "python scripts/train.py",
@@ -114,6 +116,12 @@ class ThermometerCLI(LightningCLI):
         parser.add_lightning_class_args(Patience, "early_stopping")
         parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_class_arguments(Figures, "figures")
+        parser.add_argument(
+            "--name",
+            type=str | None,
+            default=None,
+            help="the run's name: lightning_logs/<name>/version_N (default: its --config files' names, or default)",
+        )
         parser.set_defaults(
             {
                 "model.net": {"class_path": "thermometer.nets.Line"},
@@ -149,6 +157,7 @@ class ThermometerCLI(LightningCLI):
         subcommand = subcommand or "fit"
         own_default_lr(config.model.optimizer, resume.given_model_keys(arguments, config.get("config") or []))
         checks.check(config, subcommand)
+        check_name(config.get("name"))
         if subcommand != "fit" and not config.get("ckpt_path"):
             raise UsageError(f"{subcommand} needs a trained model: give --ckpt_path <run>/checkpoints/best.ckpt.")
         self.checkpoint: dict[str, Any] | None = None
@@ -220,13 +229,19 @@ class ThermometerCLI(LightningCLI):
             kwargs["logger"] = False
         elif ckpt_path and (run_dir := resume.run_directory(ckpt_path)) is not None:
             # A resume continues in its run's own directory, from wherever it is started.
+            if config.get("name") not in (None, run_dir.parent.name):
+                raise UsageError(
+                    f"--name {config.name}: a resume continues in its run's directory, {shown(run_dir)}; leave "
+                    "--name out."
+                )
             kwargs["logger"] = RunLogger(run_dir.parent.parent, run_dir.parent.name, run_dir.name)
             kwargs["logger"].claim()
         elif config.trainer.logger in (None, True):  # not the user's own logger
             # lightning_logs/<name>/version_N, named at run time: config.yaml need not carry a name to repeat a run.
             # Absolute: a resume from another working directory then continues in the same checkpoints' directory.
             root = Path(config.trainer.default_root_dir or ".").resolve()
-            kwargs["logger"] = RunLogger(root / "lightning_logs", self.run_name)
+            name = self.run_name or config.get("name") or run_name(self.given_args)
+            kwargs["logger"] = RunLogger(root / "lightning_logs", name)
         plugins = config.trainer.plugins or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
@@ -328,7 +343,7 @@ def main(
                 "callbacks": [last, *callbacks] + ([PredictionWriter()] if command == "predict" else []),
             },
             args=args,
-            run_name=name or run_name(given),
+            run_name=name,
             only=command if command in SUBCOMMANDS else None,
             stop=stop,
             program=program,
