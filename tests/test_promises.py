@@ -18,7 +18,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Run, run_dirs
+from tests.conftest import Run, run_dirs, train_in
 from tests.test_resume import ROOT, numbers, resume, start, wait_for
 from thermometer.cli import main
 from thermometer.cli.resume import resume_options
@@ -174,6 +174,64 @@ def test_a_second_ctrl_c_stops_at_once_with_status_130_and_says_what_is_left(tmp
     _, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
     assert "Traceback" not in err and "Stopped at once" in err, err
+
+
+@pytest.fixture(scope="module")
+def many_readings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`last.ckpt` of a run of one epoch on 100 000 readings: evaluating it in batches of 2 takes seconds."""
+    here = tmp_path_factory.mktemp("many_readings")
+    t_u = torch.linspace(20, 90, 100_000)
+    pd.DataFrame({"t_u": t_u, "t_c": (t_u - 32) * 5 / 9}).to_csv(here / "many.csv", index=False)
+    run = train_in(here, "--data.csv_path", str(here / "many.csv"), "--trainer.max_epochs", "1")
+    return run / "checkpoints" / "last.ckpt"
+
+
+def files(directory: Path) -> set[Path]:
+    """Every file under `directory`, hidden temporary ones too."""
+    return {path for path in directory.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("command", "stop"),
+    [("validate", signal.SIGINT), ("test", signal.SIGTERM), ("predict", signal.SIGINT), ("predict", signal.SIGTERM)],
+)
+def test_a_signal_inside_an_evaluations_loop_stops_it_at_once_in_one_line_with_nothing_written(
+    command, stop, many_readings, tmp_path
+):
+    run_dir = many_readings.parents[1]
+    before = files(run_dir)
+    args = [command, "--ckpt_path", str(many_readings), "--data.batch_size", "2"]
+    run = start([*args, "--trainer.callbacks+=tests.looping.Looping"], tmp_path)
+    wait_for(tmp_path / "looping", run)  # the loop has begun: 10 000 batches to validate, 50 000 to predict
+    time.sleep(random.Random(command).uniform(0, 0.3))
+    run.send_signal(stop)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 128 + stop, err
+    assert err.strip() == f"Interrupted by {stop.name}: {command} stopped; nothing was written.", err
+    assert "loss" not in out  # no table of results
+    assert files(run_dir) == before  # no predictions.csv, whole or partial, and no temporary file
+
+
+@pytest.mark.parametrize(
+    ("seed", "stop"), [(1, signal.SIGINT), (2, signal.SIGTERM), (3, signal.SIGTERM), (4, signal.SIGINT)]
+)
+def test_a_signal_at_a_random_moment_of_predict_leaves_every_prediction_or_none(seed, stop, many_readings, tmp_path):
+    run_dir = many_readings.parents[1]
+    before = files(run_dir)
+    run = start(["predict", "--ckpt_path", str(many_readings)], tmp_path)  # one batch, then 100 000 rows written
+    time.sleep(random.Random(seed).uniform(0.1, 1))  # start-up, the loop, the file: all over within about a second
+    if run.poll() is None:
+        run.send_signal(stop)
+    out, err = run.communicate(timeout=120)
+    if run.returncode == 0:  # the predictions were made: a signal while they are written changes nothing
+        [written] = files(run_dir) - before
+        assert len(pd.read_csv(written)) == 100_000 and "Predictions:" in out
+        written.unlink()
+        return
+    if run.returncode != -stop:  # -stop: SIGTERM's own ending, before the command began
+        assert run.returncode == 128 + stop, err
+        assert err.strip() == f"Interrupted by {stop.name}: predict stopped; nothing was written.", err
+    assert files(run_dir) == before
 
 
 def test_a_signal_after_the_last_epoch_leaves_the_run_finished():

@@ -119,8 +119,10 @@ def test_kill_9_at_a_random_moment_leaves_whole_files_and_the_last_checkpoint_re
 
 def test_a_run_from_python_leaves_the_signal_handlers_as_it_found_them(cli):
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    cli("--trainer.max_epochs", "3")
+    run = cli("--trainer.max_epochs", "3")
     assert {signum: signal.getsignal(signum) for signum in before} == before  # not Lightning's, nor ours
+    main(["validate", "--ckpt_path", str(run.path / "checkpoints" / "best.ckpt")])
+    assert {signum: signal.getsignal(signum) for signum in before} == before
 
 
 def test_a_resume_from_another_directory_continues_in_the_runs_own_files(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ from jsonargparse import Namespace
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from thermometer.cli import checks, resume
@@ -272,6 +273,15 @@ def exit_status(summary: dict[str, Any] | None, stop: GracefulStop) -> int:
     return 128 + stop.interrupted if stop.interrupted else 0
 
 
+def interrupted(command: str, signum: signal.Signals | None) -> int:
+    """Say, in one line, that a signal stopped `command` before it wrote anything; its exit status."""
+    signum = signum or signal.SIGINT
+    if rank_zero_only.rank == 0:  # Ctrl-C reaches every process; one of them answers
+        done = "before training began" if command == "fit" else f"by {signum.name}: {command} stopped"
+        print(f"\nInterrupted {done}; nothing was written.", file=sys.stderr)
+    return 128 + signum
+
+
 def main(
     args: list[str] | None = None, name: str | None = None, callbacks: Sequence[Callback] = ()
 ) -> ThermometerCLI | None:
@@ -298,6 +308,8 @@ def main(
     given = sys.argv[1:] if args is None else args
     quiet_console(command)
     stop, last = GracefulStop(), LastCheckpoint()
+    if command in SUBCOMMANDS and command != "fit":  # an evaluation keeps nothing: a signal stops it at once
+        stop.at_once()
     cli: ThermometerCLI | None = None
     try:
         check_config_files(given)
@@ -335,14 +347,17 @@ def main(
             raise
         print(f"error: {error}{device_hint(error)}", file=sys.stderr)
         raise SystemExit(2) from None
-    except KeyboardInterrupt:  # Ctrl-C before training began: nothing was written
-        print("\nInterrupted before training began; nothing was written.", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGINT) from None
-    except SystemExit:
+    except KeyboardInterrupt:  # Ctrl-C before training began, or an evaluation's signal: nothing was written
+        raise SystemExit(interrupted(command, stop.signal)) from None
+    except SystemExit as exit_:
         if stop.twice:  # a second Ctrl-C, on which Lightning exits with status 1
             print(stop.stopped_at_once(program, resume.resume_options(given)), file=sys.stderr)
             raise SystemExit(128 + stop.signal) from None
+        if isinstance(exit_.__context__, KeyboardInterrupt):  # Lightning's own way out of a Ctrl-C: status 1
+            raise SystemExit(interrupted(command, stop.signal)) from None
         raise
+    finally:
+        stop.release()
     summary = cli.report.summary if cli.report is not None else None
     if status := exit_status(summary, stop):  # the summary has said why: the diagnosis, or how to resume
         raise SystemExit(status)
