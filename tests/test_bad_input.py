@@ -170,6 +170,10 @@ CASES = {
     "targets too large": (["--data.csv_path", "huge_target.csv"], "its squared errors would overflow float32"),
     "accumulate 0 batches": (["--trainer.accumulate_grad_batches", "0"], "accumulate_grad_batches 0: it counts"),
     "validate every 0 epochs": (["--trainer.check_val_every_n_epoch", "0"], "check_val_every_n_epoch 0: it counts"),
+    "validate after the last epoch": (
+        ["--trainer.check_val_every_n_epoch", "50", "--trainer.max_epochs", "20"],
+        "--trainer.check_val_every_n_epoch 50 with --trainer.max_epochs 20 never validates",
+    ),
     "validate every 5 batches": (["--trainer.val_check_interval", "5"], "an epoch here is a batch or a few"),
     "overfit_batches": (["--trainer.overfit_batches", "3"], "Lightning swaps in its own sampler"),
     "no training batches": (["--trainer.limit_train_batches", "0"], "limit_train_batches 0 trains on nothing"),

@@ -106,6 +106,12 @@ def check_fit(config: Any) -> None:
         raise UsageError(f"--trainer.max_epochs {epochs}: give 1 or more (or -1 to train until stopped).")
     if least is not None and epochs not in (None, -1) and least > epochs:
         raise UsageError(f"--trainer.min_epochs {least} is more than --trainer.max_epochs {epochs}.")
+    every = trainer.get("check_val_every_n_epoch")
+    if config.data.val_fraction > 0 and every and epochs not in (None, -1) and every > epochs:
+        raise UsageError(
+            f"--trainer.check_val_every_n_epoch {every} with --trainer.max_epochs {epochs} never validates, but "
+            f"early stopping and the best checkpoint watch val/loss: give at most {epochs}, or --data.val_fraction 0."
+        )
     clip = trainer.get("gradient_clip_val")
     if clip is not None and not clip >= 0:
         raise UsageError(f"--trainer.gradient_clip_val {clip}: a norm, 0 or more (0 or leaving it out: no clipping).")
