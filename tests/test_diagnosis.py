@@ -89,3 +89,5 @@ def test_a_rate_far_below_its_limit_is_told_to_rise_not_to_train_longer():
     assert "max_epochs" not in advice
     near = diagnosis.more_training("max_epochs=300 reached", 3000, 300, "SGD", 1e-2, "scale", 0.035864, 0.03)
     assert near == "train longer (--trainer.max_epochs 3000)"
+    timed = diagnosis.more_training("max_time reached after 2 s of training", 10, -1, "SGD", 1e-2, "scale", 0.035, 0.03)
+    assert timed == "train longer (a longer --trainer.max_time)"  # not --trainer.max_epochs -10

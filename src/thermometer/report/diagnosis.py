@@ -148,6 +148,8 @@ def more_training(
         )
     if stopped.startswith("early stopping"):
         advice = f"early stopping ended it too soon: give it more patience (--early_stopping.patience {10 * patience})"
+    elif stopped.startswith("max_time"):
+        advice = "train longer (a longer --trainer.max_time)"
     else:
         advice = f"train longer (--trainer.max_epochs {10 * max_epochs})"
     if normalize == "none" and optimizer != "Adam":

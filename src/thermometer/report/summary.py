@@ -59,7 +59,7 @@ def stop_reason(trainer: L.Trainer, stopping: EarlyStopping, because: str | None
         return f"early stopping: {stopping.stopping_reason_message}"
     if 0 <= trainer.max_steps <= trainer.global_step:
         return f"max_steps={trainer.max_steps} reached"
-    if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
+    if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:  # -1: no limit
         return f"max_epochs={trainer.max_epochs} reached"
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # Lightning's, for max_time
     if timer is not None and (timer.time_remaining() or 0) <= 0:
