@@ -120,6 +120,10 @@ def check_fit(config: Any) -> None:
             raise UsageError(f"--{option}.mode {config[option].mode}: it watches a loss, best when lowest: min.")
     if config.model.normalize == "scale" and not config.model.scale:
         raise UsageError("--model.scale 0 makes every reading 0: nothing can be learned. Give e.g. 0.1.")
+    if config.model.normalize == "scale" and not abs(config.model.scale) < FLOAT32_MAX:
+        raise UsageError(
+            f"--model.scale {config.model.scale:g}: beyond float32, the readings' type (±3.4e38). Give e.g. 0.1."
+        )
 
 
 def check_optimizer(optimizer: Any, config: Any) -> None:

@@ -25,6 +25,7 @@ from thermometer.cli.config_files import check_config_files, run_name
 from thermometer.cli.console import device_hint, quiet_console
 from thermometer.cli.parser import ThermometerParser
 from thermometer.data import TemperatureDataModule
+from thermometer.data.batches import batch_sizes
 from thermometer.errors import UsageError
 from thermometer.report.figures import Figures
 from thermometer.report.pipeline import Report
@@ -210,6 +211,7 @@ class ThermometerCLI(LightningCLI):
             trained_on = (self.checkpoint or {}).get(type(self.datamodule).__qualname__)
             if trained_on is not None:  # refused now if the rows are not the checkpoint's, before any file is written
                 self.datamodule.load_state_dict(trained_on)
+        self.check_batches()
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.subcommand != "fit":
             # An evaluation trains nothing: its numbers go to the console (predictions.csv into the checkpoint's
@@ -234,6 +236,17 @@ class ThermometerCLI(LightningCLI):
         self.report = Report(config.figures, parts, resume.resume_options(self.given_args), self.program)
         kwargs["callbacks"] = [*user_callbacks, self.stop, self.report]
         return super().instantiate_trainer(**kwargs)
+
+    def check_batches(self) -> None:
+        """The net on every batch size this command takes, and a new run's start, before anything is written."""
+        data, n_inputs = self.datamodule, len(self.datamodule.input_columns)
+        if self.subcommand == "predict":
+            self.model.check_net(n_inputs, batch_sizes(len(data.predict_frame), data.batch_size))
+            return
+        training = batch_sizes(data.n_train, data.batch_size) if self.subcommand == "fit" else set()
+        self.model.check_net(n_inputs, batch_sizes(len(data.val_targets), data.batch_size) | training, training)
+        if self.subcommand == "fit" and not self.config.fit.get("ckpt_path"):
+            self.model.check_start(data.train_inputs, data.train_targets, data.batch_size or data.n_train)
 
 
 def imported(class_path: str) -> Any:
