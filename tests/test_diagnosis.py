@@ -5,6 +5,10 @@ The rules on curves made by hand, then the newcomer's two false reports and the 
 
 import math
 
+import pytest
+import torch
+from torch import nn
+
 from thermometer.report import diagnosis
 
 
@@ -49,6 +53,28 @@ def test_divergence_names_the_first_loss_that_blew_up_and_the_last_finite_one():
     rising = {"train/loss": curve([150.0, 80.0, 200.0])}
     assert diagnosis.divergence(rising) == "train/loss rose from 150 at epoch 1 to 200 at epoch 3"
     assert diagnosis.divergence({"train/loss": curve([150.0, 80.0, 3.0])}) is None
+
+
+class NotANumberInTraining(nn.Module):
+    """A line whose predictions are NaN in training mode only: reports, in eval mode, see a line."""
+
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) * (float("nan") if self.training else 1.0)
+
+
+def test_a_loss_that_was_nan_before_any_step_does_not_blame_the_learning_rate(cli, capsys):
+    assert diagnosis.before_any_step(curve([math.nan, math.nan]), 2) is None  # epoch 1 took steps too
+    assert diagnosis.before_any_step(curve([1763.88, math.inf]), 1) is None  # the first step blew it up
+    with pytest.raises(SystemExit) as diverged:
+        cli("--model.net", "tests.test_diagnosis.NotANumberInTraining")
+    err = capsys.readouterr().err
+    assert diverged.value.code == 1 and "train/loss became nan at epoch 1" in err, err
+    assert "It was not a number before the first step, so no learning rate can help" in err
+    assert "lower the learning rate" not in err
 
 
 def test_the_newcomers_overfitting_at_epoch_1_is_gone(cli):

@@ -216,6 +216,7 @@ def summarize(
     if signal and not diverged:
         stopped = f"interrupted by {signal.name}"
     how = {"optimizer": type(optimizer).__name__, "lr": lr, "normalize": pl_module.normalize.how}
+    advice = diagnosis.before_any_step(history.train, trainer.num_training_batches) or diagnosis.cure(**how, **limit)
     best = run.best
     monitored = history.losses.get(best.monitor, {})
     return {
@@ -241,7 +242,7 @@ def summarize(
         "optimizer": how["optimizer"],
         "lr": lr,
         **limit,
-        "diverged": f"training diverged: {diverged}. {diagnosis.cure(**how, **limit)}" if diverged else None,
+        "diverged": f"training diverged: {diverged}. {advice}" if diverged else None,
         "interrupted": signal.name if signal else None,
         "overfitting": overfitting,
         "not_converged": (
