@@ -6,6 +6,7 @@ cannot use: numbers beyond float32 or int64, seeds out of range, settings that s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -126,14 +127,21 @@ def check_fit(config: Any) -> None:
         )
 
 
-def check_optimizer(optimizer: Any, config: Any) -> None:
-    """Refuse an optimizer that cannot take one step on dense parameters, such as `SparseAdam`."""
-    weight = torch.nn.Parameter(torch.ones(2))
+def check_optimizer(optimizer: Any, config: Any, parameters: Iterable[torch.Tensor]) -> None:
+    """Refuse an optimizer that cannot take one step on the net's dense parameters, such as `SparseAdam`.
+
+    It steps copies of them, of the same shapes (`Muon` takes only 2-D ones): the net's own stay as they are.
+    """
+    weights = [torch.nn.Parameter(torch.ones_like(p)) for p in parameters]
+
+    def loss() -> torch.Tensor:
+        return sum((weight**2).sum() for weight in weights)
+
     try:
-        probe = optimizer([weight])
+        probe = optimizer(weights)
         probe.zero_grad()
-        (weight**2).sum().backward()
-        probe.step(lambda: (weight**2).sum())  # a closure, which LBFGS needs and the others ignore
+        loss().backward()
+        probe.step(loss)  # a closure, which LBFGS needs and the others ignore
     except Exception as error:  # whatever the optimizer raises
         name = config.class_path if isinstance(config, Namespace) else type(optimizer).__name__
         raise UsageError(f"--model.optimizer {name}: cannot train the net's dense weights ({error}).") from None

@@ -199,7 +199,9 @@ class ThermometerCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self.config_init[self.subcommand]
         self.model.check_net(len(self.datamodule.input_columns))  # before any run directory exists
-        checks.check_optimizer(self.model.optimizer, self.config[self.subcommand].model.optimizer)
+        checks.check_optimizer(
+            self.model.optimizer, self.config[self.subcommand].model.optimizer, self.model.parameters()
+        )
         user_callbacks = config.trainer.callbacks or []
         user_callbacks = user_callbacks if isinstance(user_callbacks, list) else [user_callbacks]
         checks.check_monitors(user_callbacks, self.model)
