@@ -47,6 +47,7 @@ FILES = {
     "bad_value.yaml": "model:\n  net:\n    class_path: Polynomial\n    init_args:\n      degree: two\n",
     "garbage.ckpt": b"not a checkpoint at all",
 }
+DDP = Path(__file__).parents[1] / "configs" / "presets" / "ddp.yaml"
 EARLIER = "lightning_logs/default/version_0/checkpoints/best.ckpt"  # the earlier run's
 EARLIER_LAST = EARLIER.replace("best", "last")  # the same run's checkpoint to resume from
 
@@ -191,6 +192,10 @@ CASES = {
     "a net predicting nan": (["--model.net", "tests.test_bad_input.NotANumber"], "NotANumber: its predictions on the"),
     "a net predicting integers": (["--model.net", "tests.test_bad_input.Integers"], "returns int64 predictions"),
     "a net predicting complex numbers": (["--model.net", "tests.test_bad_input.Complex"], "returns complex64 predicti"),
+    "a net predicting integers, in two processes": (
+        ["--config", str(DDP), "--model.net", "tests.test_bad_input.Integers"],  # said before they start
+        "returns int64 predictions",
+    ),
     "a net for 3 rows only": (["--model.net", "tests.test_bad_input.ThreeRows"], "fails on a (1, 1) batch of readings"),
     "batch normalisation of one row": (
         ["--model.net", "tests.test_bad_input.Normalised", "--data.batch_size", "4"],  # 9 training rows: 4, 4, 1

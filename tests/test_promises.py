@@ -17,6 +17,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from tests.conftest import Run, run_dirs, train_in
 from tests.test_resume import ROOT, numbers, resume, start, wait_for
@@ -54,7 +55,7 @@ def csv_files(draw: st.DrawFn) -> tuple[bytes, dict]:
     return text.encode(encoding, errors="replace"), options
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(csv_files())
 def test_any_csv_loads_at_its_closed_form_or_is_refused_in_one_line(tmp_path, generated):
     content, options = generated
@@ -118,6 +119,91 @@ def test_any_option_value_trains_or_is_refused_in_one_message(tmp_path, monkeypa
         return
     [run] = run_dirs(directory)
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+
+
+# --- Generated user nets, through the whole command line in process: the type and shape of their predictions, and
+# layers that act differently in training. A net that gives one real floating-point prediction a row, for every batch
+# the run takes, trains and reports; any other is refused in one line, with nothing written.
+
+SHAPES = {  # `t` is (batch, 1), or (batch, 2) for "Nx2"
+    "N": lambda t: t[:, 0],
+    "Nx1": lambda t: t,
+    "1xN": lambda t: t.T,
+    "squeeze": lambda t: t.squeeze(),  # 0-d for a batch of one row
+    "Nx2": lambda t: t,
+    "N+1": lambda t: torch.cat([t[:, 0], t[:1, 0]]),
+    "first 3": lambda t: t[:3, 0],  # right for batches of up to 3 rows
+    "scalar": lambda t: t.mean(),  # right for a batch of one row
+}
+ONE_A_ROW = {"N", "Nx1", "1xN", "squeeze"}
+REAL = {"float32", "float64", "float16", "bfloat16"}
+
+
+class Generated(nn.Module):
+    """A user's net as Hypothesis draws it.
+
+    Args:
+        n_inputs: told by the data.
+        dtype: the type of its predictions, a name in torch.
+        shape: how its predictions are shaped, a key of SHAPES.
+        layer: `none`, `dropout` or `batchnorm`: a layer that acts differently in training.
+        finite: whether its predictions are numbers (else NaN).
+
+    """
+
+    def __init__(
+        self, n_inputs: int = 1, dtype: str = "float32", shape: str = "N", layer: str = "none", finite: bool = True
+    ) -> None:
+        super().__init__()
+        self.inner = nn.Linear(n_inputs, 4)
+        self.layer = {"none": nn.Identity(), "dropout": nn.Dropout(0.3), "batchnorm": nn.BatchNorm1d(4)}[layer]
+        self.outer = nn.Linear(4, 2 if shape == "Nx2" else 1)
+        self.out_dtype, self.shape, self.finite = getattr(torch, dtype), shape, finite
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.outer(torch.tanh(self.layer(self.inner(x))))
+        return SHAPES[self.shape](t if self.finite else t * float("nan")).to(self.out_dtype)
+
+
+nets = st.fixed_dictionaries(
+    {
+        "dtype": st.sampled_from([*sorted(REAL), "int64", "int32", "bool", "complex64"]),
+        "shape": st.sampled_from(list(SHAPES)),
+        "layer": st.sampled_from(["none", "dropout", "batchnorm"]),
+        "finite": st.sampled_from([True, True, True, False]),
+        "batch_size": st.sampled_from([None, 3, 4, 5]),  # of the book's 9 training rows, batches of 4 leave one
+    }
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nets)
+def test_any_users_net_trains_and_reports_or_is_refused_in_one_line(tmp_path, monkeypatch, capsys, net):
+    directory = Path(tempfile.mkdtemp(dir=tmp_path))
+    monkeypatch.chdir(directory)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    args = [f"--model.net.{key}={value}" for key, value in net.items() if key != "batch_size"]
+    args += ["--data.batch_size", str(net["batch_size"])] if net["batch_size"] else []
+    one_a_row = net["dtype"] in REAL and net["shape"] in ONE_A_ROW and net["finite"]
+    trainable = one_a_row and not (net["layer"] == "batchnorm" and net["batch_size"] == 4)  # no spread in one row
+    try:
+        main(["--model.net", "tests.test_promises.Generated", *args, "--trainer.max_epochs", "3"])
+    except SystemExit as stopped:
+        err = capsys.readouterr().err
+        if stopped.code == 1:  # trained and diverged: said so, and the run directory is whole
+            assert trainable and err.strip().splitlines()[-1].startswith("error: training diverged"), err
+            [run] = run_dirs(directory)
+            assert json.loads((run / "metrics.json").read_text())["diverged"]
+            return
+        assert stopped.code == 2 and not trainable, err
+        assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+        assert not run_dirs(directory)
+        return
+    assert trainable
+    [run] = run_dirs(directory)
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
+    main(["predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.predict_readings", "[35.7]"])
+    assert len(pd.read_csv(run / "predictions.csv")) == 1
 
 
 # Every optimizer of torch.optim: each shape of param_groups they have (SGD's keys, no momentum as Adam, no weight

@@ -121,8 +121,9 @@ class Thermometer(L.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
 
     def forward(self, t_u: torch.Tensor) -> torch.Tensor:
-        # One prediction a row, whatever shape holds them: (batch, 1), or `.squeeze()`'s 0-d tensor for one row.
-        return self.net(self.normalize(t_u)).reshape(len(t_u))
+        # One prediction a row, whatever shape holds them: (batch, 1), or `.squeeze()`'s 0-d tensor for one row;
+        # in the readings' type, whatever floating-point type the net computes in (bfloat16 has no numpy).
+        return self.net(self.normalize(t_u)).reshape(len(t_u)).to(t_u.dtype)
 
     def check_net(self, n_inputs: int, rows: Iterable[int] = (3, 1, 2), training_rows: Iterable[int] = ()) -> None:
         """Refuse, in one message, a net that does not take `(batch, n_inputs)` or return one prediction a row.

@@ -27,6 +27,7 @@ from thermometer.cli.parser import ThermometerParser
 from thermometer.data import TemperatureDataModule
 from thermometer.data.batches import batch_sizes
 from thermometer.errors import UsageError
+from thermometer.linear import CHUNK_ROWS
 from thermometer.report.figures import Figures
 from thermometer.report.pipeline import Report
 from thermometer.report.predictions import PredictionWriter
@@ -246,7 +247,10 @@ class ThermometerCLI(LightningCLI):
             self.model.check_net(n_inputs, batch_sizes(len(data.predict_frame), data.batch_size))
             return
         training = batch_sizes(data.n_train, data.batch_size) if self.subcommand == "fit" else set()
-        self.model.check_net(n_inputs, batch_sizes(len(data.val_targets), data.batch_size) | training, training)
+        looked = batch_sizes(len(data.val_targets), data.batch_size)
+        if self.subcommand == "fit":  # the summary looks at every row, a chunk at a time
+            looked |= batch_sizes(data.n_train, CHUNK_ROWS) | batch_sizes(len(data.val_targets), CHUNK_ROWS)
+        self.model.check_net(n_inputs, looked | training, training)
         if self.subcommand == "fit" and not self.config.fit.get("ckpt_path"):
             self.model.check_start(data.train_inputs, data.train_targets, data.batch_size or data.n_train)
 
