@@ -8,7 +8,7 @@ if __name__ == "__main__":
     try:
         from thermometer.cli import main  # seconds of imports: Lightning, torch
     except KeyboardInterrupt:  # Ctrl-C before anything ran
-        print("\nInterrupted before training began; nothing was written.", file=sys.stderr)
+        print("\nInterrupted before anything ran; nothing was written.", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     try:
         main()

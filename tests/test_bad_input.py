@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from thermometer.cli import main
 
@@ -46,6 +47,7 @@ FILES = {
     "bad_value.yaml": "model:\n  net:\n    class_path: Polynomial\n    init_args:\n      degree: two\n",
     "garbage.ckpt": b"not a checkpoint at all",
 }
+DDP = Path(__file__).parents[1] / "configs" / "presets" / "ddp.yaml"
 EARLIER = "lightning_logs/default/version_0/checkpoints/best.ckpt"  # the earlier run's
 EARLIER_LAST = EARLIER.replace("best", "last")  # the same run's checkpoint to resume from
 
@@ -170,6 +172,10 @@ CASES = {
     "targets too large": (["--data.csv_path", "huge_target.csv"], "its squared errors would overflow float32"),
     "accumulate 0 batches": (["--trainer.accumulate_grad_batches", "0"], "accumulate_grad_batches 0: it counts"),
     "validate every 0 epochs": (["--trainer.check_val_every_n_epoch", "0"], "check_val_every_n_epoch 0: it counts"),
+    "validate after the last epoch": (
+        ["--trainer.check_val_every_n_epoch", "50", "--trainer.max_epochs", "20"],
+        "--trainer.check_val_every_n_epoch 50 with --trainer.max_epochs 20 never validates",
+    ),
     "validate every 5 batches": (["--trainer.val_check_interval", "5"], "an epoch here is a batch or a few"),
     "overfit_batches": (["--trainer.overfit_batches", "3"], "Lightning swaps in its own sampler"),
     "no training batches": (["--trainer.limit_train_batches", "0"], "limit_train_batches 0 trains on nothing"),
@@ -183,6 +189,27 @@ CASES = {
         "ModelCheckpoint monitors 'foo'; a run logs train/loss",
     ),
     "scale 0": (["--model.normalize", "scale", "--model.scale", "0"], "--model.scale 0 makes every reading 0"),
+    "a net predicting nan": (["--model.net", "tests.test_bad_input.NotANumber"], "NotANumber: its predictions on the"),
+    "a net predicting integers": (["--model.net", "tests.test_bad_input.Integers"], "returns int64 predictions"),
+    "a net predicting complex numbers": (["--model.net", "tests.test_bad_input.Complex"], "returns complex64 predicti"),
+    "a net predicting integers, in two processes": (
+        ["--config", str(DDP), "--model.net", "tests.test_bad_input.Integers"],  # said before they start
+        "returns int64 predictions",
+    ),
+    "a net for 3 rows only": (["--model.net", "tests.test_bad_input.ThreeRows"], "fails on a (1, 1) batch of readings"),
+    "batch normalisation of one row": (
+        ["--model.net", "tests.test_bad_input.Normalised", "--data.batch_size", "4"],  # 9 training rows: 4, 4, 1
+        "Normalised: its forward fails in training mode on a (1, 1) batch of readings, a size this run trains on",
+    ),
+    "a scale the loss overflows at": (
+        ["--model.normalize", "scale", "--model.scale", "1e30"],
+        "--model.scale 1e+30 takes the readings to 8.19e+31, where the loss is inf before any step",
+    ),
+    "a scale beyond float32": (["--model.normalize", "scale", "--model.scale", "1e39"], "--model.scale 1e+39: beyond"),
+    "a loss that is nan at the start": (
+        ["--model.loss", "PoissonNLLLoss", "--model.loss.log_input", "false"],  # log of the negative predictions
+        "--model.loss PoissonNLLLoss: nan for the net's first predictions, before any step",
+    ),
     "a net without parameters": (["--model.net", "torch.nn.Identity"], "Identity: it has no parameters to learn"),
     "runs' directory is a file": (["--trainer.default_root_dir", "blocked"], "cannot create the run's directory"),
     "more fields than the header": (
@@ -280,6 +307,51 @@ CASES = {
 
 class Anything:
     """Pickled into a checkpoint, it needs this module's code to load: weights-only loading refuses it."""
+
+
+class Predicting(nn.Module):
+    """A line whose forward ends with `then`: the user's nets of the cases below."""
+
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, 1)
+
+    def then(self, t_p: torch.Tensor) -> torch.Tensor:
+        return t_p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.then(self.linear(x))
+
+
+class NotANumber(Predicting):
+    def then(self, t_p: torch.Tensor) -> torch.Tensor:
+        return t_p * float("nan")
+
+
+class Integers(Predicting):
+    def then(self, t_p: torch.Tensor) -> torch.Tensor:
+        return t_p.round().long()
+
+
+class Complex(Predicting):
+    def then(self, t_p: torch.Tensor) -> torch.Tensor:
+        return t_p.to(torch.complex64)
+
+
+class ThreeRows(Predicting):
+    def then(self, t_p: torch.Tensor) -> torch.Tensor:
+        return t_p.reshape(3)  # right for a batch of 3 rows only
+
+
+class Normalised(Predicting):
+    """Batch normalisation: a batch of one row has no spread to normalise by, in training mode."""
+
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__(n_inputs)
+        self.norm = nn.BatchNorm1d(1)
+
+    def then(self, t_p: torch.Tensor) -> torch.Tensor:
+        return self.norm(t_p)
 
 
 def fingerprint(root: Path) -> dict[str, str]:

@@ -213,6 +213,12 @@ def test_overrides_change_what_is_learned(cli):
     assert exit_.value.code == 2
 
 
+def test_a_run_without_an_epoch_limit_says_its_time_limit_stopped_it(cli, capsys):
+    run = cli("--trainer.max_time", "00:00:00:01", "--trainer.max_epochs", "-1", "--early_stopping.patience", "99999")
+    assert run.metrics["stop_reason"].startswith("max_time reached after ")
+    assert "epochs: max_time reached after " in capsys.readouterr().out
+
+
 def test_another_optimizer_without_an_lr_takes_its_own_default(cli):
     m = cli("--model.optimizer", "Adam", "--trainer.max_epochs", "2").metrics  # not the 0.2 set for SGD
     assert m["hparams"]["optimizer"] == "Adam" and m["hparams"]["optimizer.lr"] == pytest.approx(0.001)

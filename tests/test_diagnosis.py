@@ -5,6 +5,10 @@ The rules on curves made by hand, then the newcomer's two false reports and the 
 
 import math
 
+import pytest
+import torch
+from torch import nn
+
 from thermometer.report import diagnosis
 
 
@@ -51,6 +55,28 @@ def test_divergence_names_the_first_loss_that_blew_up_and_the_last_finite_one():
     assert diagnosis.divergence({"train/loss": curve([150.0, 80.0, 3.0])}) is None
 
 
+class NotANumberInTraining(nn.Module):
+    """A line whose predictions are NaN in training mode only: reports, in eval mode, see a line."""
+
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) * (float("nan") if self.training else 1.0)
+
+
+def test_a_loss_that_was_nan_before_any_step_does_not_blame_the_learning_rate(cli, capsys):
+    assert diagnosis.before_any_step(curve([math.nan, math.nan]), 2) is None  # epoch 1 took steps too
+    assert diagnosis.before_any_step(curve([1763.88, math.inf]), 1) is None  # the first step blew it up
+    with pytest.raises(SystemExit) as diverged:
+        cli("--model.net", "tests.test_diagnosis.NotANumberInTraining")
+    err = capsys.readouterr().err
+    assert diverged.value.code == 1 and "train/loss became nan at epoch 1" in err, err
+    assert "It was not a number before the first step, so no learning rate can help" in err
+    assert "lower the learning rate" not in err
+
+
 def test_the_newcomers_overfitting_at_epoch_1_is_gone(cli):
     m = cli("--data.split_seed", "7", "--data.batch_size", "4").metrics
     assert m["overfitting"] is None
@@ -89,3 +115,5 @@ def test_a_rate_far_below_its_limit_is_told_to_rise_not_to_train_longer():
     assert "max_epochs" not in advice
     near = diagnosis.more_training("max_epochs=300 reached", 3000, 300, "SGD", 1e-2, "scale", 0.035864, 0.03)
     assert near == "train longer (--trainer.max_epochs 3000)"
+    timed = diagnosis.more_training("max_time reached after 2 s of training", 10, -1, "SGD", 1e-2, "scale", 0.035, 0.03)
+    assert timed == "train longer (a longer --trainer.max_time)"  # not --trainer.max_epochs -10

@@ -161,6 +161,26 @@ def test_a_users_net_linear_in_its_parameters_gets_its_equation_closed_form_and_
     assert m["bias"] == pytest.approx(m["trained"]["bias"], rel=1e-9) and m["features"] == ["t_u^3"]
 
 
+class Squeezed(nn.Module):
+    """Chapter 6's network ending with `.squeeze()`, as many do: a batch of one row gets a 0-d tensor back."""
+
+    def __init__(self, n_inputs: int = 1) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(n_inputs, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).squeeze()
+
+
+def test_a_net_that_squeezes_its_output_trains_in_batches_and_predicts_one_reading(cli, tmp_path):
+    # 9 training rows in batches of 4: the last batch is one row, whose prediction is 0-d.
+    squeezed = ["--model.net", "tests.test_own_net.Squeezed", "--model.optimizer.lr", "0.01"]
+    run = cli(*squeezed, "--data.batch_size", "4", "--trainer.max_epochs", "5")
+    assert run.metrics["epochs"] == 5
+    main(["predict", "--ckpt_path", str(run.path / "checkpoints" / "last.ckpt"), "--data.predict_readings", "[35.7]"])
+    assert len(pd.read_csv(run.path / "predictions.csv")) == 1
+
+
 def test_a_net_that_does_not_declare_n_inputs_is_used_as_it_is(cli):
     # Chapter 6's first model, nn.Linear(1, 1): a line, but it does not say so with `features`.
     run = cli("--model.net", "torch.nn.Linear", "--model.net.in_features", "1", "--model.net.out_features", "1")

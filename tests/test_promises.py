@@ -17,8 +17,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch import nn
 
-from tests.conftest import Run, run_dirs
+from tests.conftest import Run, run_dirs, train_in
 from tests.test_resume import ROOT, numbers, resume, start, wait_for
 from thermometer.cli import main
 from thermometer.cli.resume import resume_options
@@ -54,7 +55,7 @@ def csv_files(draw: st.DrawFn) -> tuple[bytes, dict]:
     return text.encode(encoding, errors="replace"), options
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(csv_files())
 def test_any_csv_loads_at_its_closed_form_or_is_refused_in_one_line(tmp_path, generated):
     content, options = generated
@@ -120,19 +121,127 @@ def test_any_option_value_trains_or_is_refused_in_one_message(tmp_path, monkeypa
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 
 
-# Each shape of param_groups that torch's optimizers have: SGD's keys, no momentum (Adam), no weight decay (LBFGS,
-# Rprop, SparseAdam), no `maximize` (Muon); and a closure (LBFGS), only 2-D (Muon) or only sparse (SparseAdam) weights.
-OPTIMIZERS = ["Adam", "LBFGS", "Muon", "Rprop", "SparseAdam"]
+# --- Generated user nets, through the whole command line in process: the type and shape of their predictions, and
+# layers that act differently in training. A net that gives one real floating-point prediction a row, for every batch
+# the run takes, trains and reports; any other is refused in one line, with nothing written.
+
+SHAPES = {  # `t` is (batch, 1), or (batch, 2) for "Nx2"
+    "N": lambda t: t[:, 0],
+    "Nx1": lambda t: t,
+    "1xN": lambda t: t.T,
+    "squeeze": lambda t: t.squeeze(),  # 0-d for a batch of one row
+    "Nx2": lambda t: t,
+    "N+1": lambda t: torch.cat([t[:, 0], t[:1, 0]]),
+    "first 3": lambda t: t[:3, 0],  # right for batches of up to 3 rows
+    "scalar": lambda t: t.mean(),  # right for a batch of one row
+}
+ONE_A_ROW = {"N", "Nx1", "1xN", "squeeze"}
+REAL = {"float32", "float64", "float16", "bfloat16"}
+
+
+class Generated(nn.Module):
+    """A user's net as Hypothesis draws it.
+
+    Args:
+        n_inputs: told by the data.
+        dtype: the type of its predictions, a name in torch.
+        shape: how its predictions are shaped, a key of SHAPES.
+        layer: `none`, `dropout` or `batchnorm`: a layer that acts differently in training.
+        finite: whether its predictions are numbers (else NaN).
+
+    """
+
+    def __init__(
+        self, n_inputs: int = 1, dtype: str = "float32", shape: str = "N", layer: str = "none", finite: bool = True
+    ) -> None:
+        super().__init__()
+        self.inner = nn.Linear(n_inputs, 4)
+        self.layer = {"none": nn.Identity(), "dropout": nn.Dropout(0.3), "batchnorm": nn.BatchNorm1d(4)}[layer]
+        self.outer = nn.Linear(4, 2 if shape == "Nx2" else 1)
+        self.out_dtype, self.shape, self.finite = getattr(torch, dtype), shape, finite
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.outer(torch.tanh(self.layer(self.inner(x))))
+        return SHAPES[self.shape](t if self.finite else t * float("nan")).to(self.out_dtype)
+
+
+nets = st.fixed_dictionaries(
+    {
+        "dtype": st.sampled_from([*sorted(REAL), "int64", "int32", "bool", "complex64"]),
+        "shape": st.sampled_from(list(SHAPES)),
+        "layer": st.sampled_from(["none", "dropout", "batchnorm"]),
+        "finite": st.sampled_from([True, True, True, False]),
+        "batch_size": st.sampled_from([None, 3, 4, 5]),  # of the book's 9 training rows, batches of 4 leave one
+    }
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nets)
+def test_any_users_net_trains_and_reports_or_is_refused_in_one_line(tmp_path, monkeypatch, capsys, net):
+    directory = Path(tempfile.mkdtemp(dir=tmp_path))
+    monkeypatch.chdir(directory)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    args = [f"--model.net.{key}={value}" for key, value in net.items() if key != "batch_size"]
+    args += ["--data.batch_size", str(net["batch_size"])] if net["batch_size"] else []
+    one_a_row = net["dtype"] in REAL and net["shape"] in ONE_A_ROW and net["finite"]
+    trainable = one_a_row and not (net["layer"] == "batchnorm" and net["batch_size"] == 4)  # no spread in one row
+    try:
+        main(["--model.net", "tests.test_promises.Generated", *args, "--trainer.max_epochs", "3"])
+    except SystemExit as stopped:
+        err = capsys.readouterr().err
+        if stopped.code == 1:  # trained and diverged: said so, and the run directory is whole
+            assert trainable and err.strip().splitlines()[-1].startswith("error: training diverged"), err
+            [run] = run_dirs(directory)
+            assert json.loads((run / "metrics.json").read_text())["diverged"]
+            return
+        assert stopped.code == 2 and not trainable, err
+        assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+        assert not run_dirs(directory)
+        return
+    assert trainable
+    [run] = run_dirs(directory)
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
+    main(["predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.predict_readings", "[35.7]"])
+    assert len(pd.read_csv(run / "predictions.csv")) == 1
+
+
+# Every optimizer of torch.optim: each shape of param_groups they have (SGD's keys, no momentum as Adam, no weight
+# decay as LBFGS and Rprop, no `maximize` as Muon) and a closure (LBFGS, which Lightning's step passes). The ones
+# that cannot train the line's dense 0-d and 1-d weights, and why:
+REFUSED = {
+    "SparseAdam": "SparseAdam does not support dense gradients",
+    "Muon": "Muon only supports 2D parameters",
+}
+OPTIMIZERS = sorted(
+    name
+    for name, kind in vars(torch.optim).items()
+    if isinstance(kind, type) and issubclass(kind, torch.optim.Optimizer) and kind is not torch.optim.Optimizer
+)
+
+
+def test_the_optimizers_tried_are_torchs_and_the_refused_ones_among_them():
+    assert set(REFUSED) < set(OPTIMIZERS) and {"SGD", "Adam", "LBFGS", "Rprop"} < set(OPTIMIZERS)
+
+
+def test_an_optimizer_of_2d_weights_trains_a_net_of_2d_weights(cli):
+    # Muon is refused for the line (a weight of one column, a bias) and trains a net whose weights are all matrices.
+    net = ["--model.net", "torch.nn.Linear", "--model.net.in_features", "1", "--model.net.out_features", "1"]
+    m = cli(*net, "--model.net.bias", "false", "--model.optimizer", "Muon", "--trainer.max_epochs", "2").metrics
+    assert m["optimizer"] == "Muon" and m["epochs"] == 2
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_every_optimizer_of_torch_trains_and_is_summarized_or_is_refused_in_one_line(name, cli, capsys):
-    try:
-        m = cli("--model.optimizer", name, "--trainer.max_epochs", "2").metrics
-    except SystemExit as refused:  # SparseAdam and Muon cannot take the line's parameters
+def test_every_optimizer_of_torch_trains_and_is_summarized_unless_it_is_one_that_cannot(name, cli, capsys):
+    if name in REFUSED:
+        with pytest.raises(SystemExit) as refused:
+            cli("--model.optimizer", name, "--trainer.max_epochs", "2")
         err = capsys.readouterr().err
-        assert refused.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        assert refused.value.code == 2 and err.count("\n") == 1, err
+        assert err.startswith(f"error: --model.optimizer torch.optim.{name}: cannot train the net's dense weights")
+        assert REFUSED[name] in err, err
         return
+    m = cli("--model.optimizer", name, "--trainer.max_epochs", "2").metrics
     assert m["optimizer"] == name and m["epochs"] == 2
 
 
@@ -173,7 +282,65 @@ def test_a_second_ctrl_c_stops_at_once_with_status_130_and_says_what_is_left(tmp
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
-    assert "Traceback" not in err and "Stopped at once" in err, err
+    assert "Traceback" not in err and "Stopped at once" in err and "Detected KeyboardInterrupt" not in err, err
+
+
+@pytest.fixture(scope="module")
+def many_readings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`last.ckpt` of a run of one epoch on 100 000 readings: evaluating it in batches of 2 takes seconds."""
+    here = tmp_path_factory.mktemp("many_readings")
+    t_u = torch.linspace(20, 90, 100_000)
+    pd.DataFrame({"t_u": t_u, "t_c": (t_u - 32) * 5 / 9}).to_csv(here / "many.csv", index=False)
+    run = train_in(here, "--data.csv_path", str(here / "many.csv"), "--trainer.max_epochs", "1")
+    return run / "checkpoints" / "last.ckpt"
+
+
+def files(directory: Path) -> set[Path]:
+    """Every file under `directory`, hidden temporary ones too."""
+    return {path for path in directory.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("command", "stop"),
+    [("validate", signal.SIGINT), ("test", signal.SIGTERM), ("predict", signal.SIGINT), ("predict", signal.SIGTERM)],
+)
+def test_a_signal_inside_an_evaluations_loop_stops_it_at_once_in_one_line_with_nothing_written(
+    command, stop, many_readings, tmp_path
+):
+    run_dir = many_readings.parents[1]
+    before = files(run_dir)
+    args = [command, "--ckpt_path", str(many_readings), "--data.batch_size", "2"]
+    run = start([*args, "--trainer.callbacks+=tests.looping.Looping"], tmp_path)
+    wait_for(tmp_path / "looping", run)  # the loop has begun: 10 000 batches to validate, 50 000 to predict
+    time.sleep(random.Random(command).uniform(0, 0.3))
+    run.send_signal(stop)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 128 + stop, err
+    assert err.strip() == f"Interrupted by {stop.name}: {command} stopped; nothing was written.", err
+    assert "loss" not in out  # no table of results
+    assert files(run_dir) == before  # no predictions.csv, whole or partial, and no temporary file
+
+
+@pytest.mark.parametrize(
+    ("seed", "stop"), [(1, signal.SIGINT), (2, signal.SIGTERM), (3, signal.SIGTERM), (4, signal.SIGINT)]
+)
+def test_a_signal_at_a_random_moment_of_predict_leaves_every_prediction_or_none(seed, stop, many_readings, tmp_path):
+    run_dir = many_readings.parents[1]
+    before = files(run_dir)
+    run = start(["predict", "--ckpt_path", str(many_readings)], tmp_path)  # one batch, then 100 000 rows written
+    time.sleep(random.Random(seed).uniform(0.1, 1))  # start-up, the loop, the file: all over within about a second
+    if run.poll() is None:
+        run.send_signal(stop)
+    out, err = run.communicate(timeout=120)
+    if run.returncode == 0:  # the predictions were made: a signal while they are written changes nothing
+        [written] = files(run_dir) - before
+        assert len(pd.read_csv(written)) == 100_000 and "Predictions:" in out
+        written.unlink()
+        return
+    if run.returncode != -stop:  # -stop: SIGTERM's own ending, before the command began
+        assert run.returncode == 128 + stop, err
+        assert err.strip() == f"Interrupted by {stop.name}: predict stopped; nothing was written.", err
+    assert files(run_dir) == before
 
 
 def test_a_signal_after_the_last_epoch_leaves_the_run_finished():

@@ -87,42 +87,53 @@ def test_a_signal_stops_at_an_epoch_boundary_and_the_printed_command_resumes_exa
     assert numbers(resumed) == pytest.approx(numbers(reference), rel=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("after", "seed"), [("config.yaml", 4), ("checkpoints/last.ckpt", 5)], ids=["from-start-up", "from-training"]
-)
-def test_kill_9_at_a_random_moment_leaves_whole_files_and_the_last_checkpoint_resumes_exactly(
-    after, seed, finished_run, tmp_path, monkeypatch
-):
-    args = ["--config", str(ROOT / "configs" / "book" / "05_split.yaml"), "--trainer.max_epochs", "300"]
-    reference = Run(finished_run(*args)).metrics
-    (tmp_path / "killed").mkdir()
-    run = start([*args, "--checkpoint.write_every", "0.2"], tmp_path / "killed")
-    run_dir = tmp_path / "killed" / "lightning_logs" / "05_split" / "version_0"
-    wait_for(run_dir / after, run)
-    time.sleep(random.Random(seed).uniform(0, 0.6))
-    run.kill()
-    run.communicate(timeout=60)
-    if (run_dir / "metrics.json").exists():  # finished first (killed, if at all, while the process was ending)
-        assert numbers(json.loads((run_dir / "metrics.json").read_text())) == pytest.approx(numbers(reference))
-        return
-    assert run.returncode == -signal.SIGKILL
-    # Whatever the moment, each file under its own name is whole (a write in progress is a hidden temporary file).
+def whole(run_dir: Path) -> None:
+    """Each file under its own name is whole (a write in progress is a hidden temporary file)."""
     yaml.safe_load((run_dir / "config.yaml").read_text())
     for checkpoint in run_dir.glob("checkpoints/*.ckpt"):
         torch.load(checkpoint, weights_only=True)
     for figure in run_dir.glob("*.png"):
         PIL.Image.open(figure).verify()
+
+
+@pytest.mark.parametrize("seed", [4, 6])
+def test_kill_9_at_a_random_moment_of_start_up_leaves_whole_files(seed, tmp_path):
+    args = ["--config", str(ROOT / "configs" / "book" / "05_split.yaml"), "--trainer.max_epochs", "300"]
+    run = start([*args, "--checkpoint.write_every", "0.2"], tmp_path)
+    run_dir = tmp_path / "lightning_logs" / "05_split" / "version_0"
+    wait_for(run_dir / "config.yaml", run)
+    time.sleep(random.Random(seed).uniform(0, 0.6))  # the sanity check, the first figures and checkpoints
+    run.kill()
+    run.communicate(timeout=60)
+    whole(run_dir)
+
+
+@pytest.mark.parametrize("seed", [5, 7])
+def test_kill_9_in_training_leaves_a_last_checkpoint_that_resumes_exactly(seed, finished_run, tmp_path, monkeypatch):
+    args = ["--config", str(ROOT / "configs" / "book" / "05_split.yaml"), "--trainer.max_epochs", "300"]
+    reference = Run(finished_run(*args)).metrics
+    (tmp_path / "killed").mkdir()
+    run = start([*args, "--checkpoint.write_every", "0.2"], tmp_path / "killed")
+    run_dir = tmp_path / "killed" / "lightning_logs" / "05_split" / "version_0"
     last = run_dir / "checkpoints" / "last.ckpt"
-    if not last.exists():  # killed before the first periodic checkpoint: nothing to resume, nothing claimed
-        return
+    # The first periodic last.ckpt comes 0.2 s into training, and 300 epochs take seconds: the kill comes in
+    # between, a checkpoint to resume from behind it and epochs still to train.
+    wait_for(last, run)
+    time.sleep(random.Random(seed).uniform(0, 0.3))
+    run.kill()
+    run.communicate(timeout=60)
+    assert run.returncode == -signal.SIGKILL and not (run_dir / "metrics.json").exists()
+    whole(run_dir)
     command = f"python scripts/train.py fit --config {run_dir / 'config.yaml'} --ckpt_path {last}"
     assert numbers(resume(command, tmp_path / "killed", monkeypatch)) == pytest.approx(numbers(reference), rel=1e-6)
 
 
 def test_a_run_from_python_leaves_the_signal_handlers_as_it_found_them(cli):
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    cli("--trainer.max_epochs", "3")
+    run = cli("--trainer.max_epochs", "3")
     assert {signum: signal.getsignal(signum) for signum in before} == before  # not Lightning's, nor ours
+    main(["validate", "--ckpt_path", str(run.path / "checkpoints" / "best.ckpt")])
+    assert {signum: signal.getsignal(signum) for signum in before} == before
 
 
 def test_a_resume_from_another_directory_continues_in_the_runs_own_files(tmp_path, monkeypatch):

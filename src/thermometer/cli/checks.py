@@ -6,6 +6,7 @@ cannot use: numbers beyond float32 or int64, seeds out of range, settings that s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -106,6 +107,12 @@ def check_fit(config: Any) -> None:
         raise UsageError(f"--trainer.max_epochs {epochs}: give 1 or more (or -1 to train until stopped).")
     if least is not None and epochs not in (None, -1) and least > epochs:
         raise UsageError(f"--trainer.min_epochs {least} is more than --trainer.max_epochs {epochs}.")
+    every = trainer.get("check_val_every_n_epoch")
+    if config.data.val_fraction > 0 and every and epochs not in (None, -1) and every > epochs:
+        raise UsageError(
+            f"--trainer.check_val_every_n_epoch {every} with --trainer.max_epochs {epochs} never validates, but "
+            f"early stopping and the best checkpoint watch val/loss: give at most {epochs}, or --data.val_fraction 0."
+        )
     clip = trainer.get("gradient_clip_val")
     if clip is not None and not clip >= 0:
         raise UsageError(f"--trainer.gradient_clip_val {clip}: a norm, 0 or more (0 or leaving it out: no clipping).")
@@ -114,16 +121,27 @@ def check_fit(config: Any) -> None:
             raise UsageError(f"--{option}.mode {config[option].mode}: it watches a loss, best when lowest: min.")
     if config.model.normalize == "scale" and not config.model.scale:
         raise UsageError("--model.scale 0 makes every reading 0: nothing can be learned. Give e.g. 0.1.")
+    if config.model.normalize == "scale" and not abs(config.model.scale) < FLOAT32_MAX:
+        raise UsageError(
+            f"--model.scale {config.model.scale:g}: beyond float32, the readings' type (±3.4e38). Give e.g. 0.1."
+        )
 
 
-def check_optimizer(optimizer: Any, config: Any) -> None:
-    """Refuse an optimizer that cannot take one step on dense parameters, such as `SparseAdam`."""
-    weight = torch.nn.Parameter(torch.ones(2))
+def check_optimizer(optimizer: Any, config: Any, parameters: Iterable[torch.Tensor]) -> None:
+    """Refuse an optimizer that cannot take one step on the net's dense parameters, such as `SparseAdam`.
+
+    It steps copies of them, of the same shapes (`Muon` takes only 2-D ones): the net's own stay as they are.
+    """
+    weights = [torch.nn.Parameter(torch.ones_like(p)) for p in parameters]
+
+    def loss() -> torch.Tensor:
+        return sum((weight**2).sum() for weight in weights)
+
     try:
-        probe = optimizer([weight])
+        probe = optimizer(weights)
         probe.zero_grad()
-        (weight**2).sum().backward()
-        probe.step(lambda: (weight**2).sum())  # a closure, which LBFGS needs and the others ignore
+        loss().backward()
+        probe.step(loss)  # a closure, which LBFGS needs and the others ignore
     except Exception as error:  # whatever the optimizer raises
         name = config.class_path if isinstance(config, Namespace) else type(optimizer).__name__
         raise UsageError(f"--model.optimizer {name}: cannot train the net's dense weights ({error}).") from None

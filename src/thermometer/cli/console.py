@@ -6,7 +6,8 @@ import logging
 import warnings
 
 # Lightning's info lines a user cannot act on: tips, the seed (it is in config.yaml), absent accelerators, why
-# fit stopped (the summary says it, with the reason), and which checkpoint was restored (the command says it).
+# fit stopped (the summary says it, with the reason), which checkpoint was restored (the command says it),
+# and that a signal came (the command says what it stopped).
 UNACTIONABLE = (
     "💡 Tip:",
     "Seed set to",
@@ -17,6 +18,8 @@ UNACTIONABLE = (
     "Restored all states from the checkpoint",  # the Resume command said which
     "Loaded model weights from the checkpoint",  # --ckpt_path said which
     "Initializing distributed:",  # one per process; Lightning's banner then says how many started
+    "\nDetected KeyboardInterrupt",  # the command says in one line what a signal stopped, and its exit status
+    "Received SIGTERM:",
 )
 
 

@@ -17,6 +17,7 @@ from jsonargparse import Namespace
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from thermometer.cli import checks, resume
@@ -24,7 +25,9 @@ from thermometer.cli.config_files import check_config_files, check_name, run_nam
 from thermometer.cli.console import device_hint, quiet_console
 from thermometer.cli.parser import ThermometerParser
 from thermometer.data import TemperatureDataModule
+from thermometer.data.batches import batch_sizes
 from thermometer.errors import UsageError
+from thermometer.linear import CHUNK_ROWS
 from thermometer.report.console import shown
 from thermometer.report.figures import Figures
 from thermometer.report.pipeline import Report
@@ -210,7 +213,9 @@ class ThermometerCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self.config_init[self.subcommand]
         self.model.check_net(len(self.datamodule.input_columns))  # before any run directory exists
-        checks.check_optimizer(self.model.optimizer, self.config[self.subcommand].model.optimizer)
+        checks.check_optimizer(
+            self.model.optimizer, self.config[self.subcommand].model.optimizer, self.model.parameters()
+        )
         user_callbacks = config.trainer.callbacks or []
         user_callbacks = user_callbacks if isinstance(user_callbacks, list) else [user_callbacks]
         checks.check_monitors(user_callbacks, self.model)
@@ -222,6 +227,7 @@ class ThermometerCLI(LightningCLI):
             trained_on = (self.checkpoint or {}).get(type(self.datamodule).__qualname__)
             if trained_on is not None:  # refused now if the rows are not the checkpoint's, before any file is written
                 self.datamodule.load_state_dict(trained_on)
+        self.check_batches()
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.subcommand != "fit":
             # An evaluation trains nothing: its numbers go to the console (predictions.csv into the checkpoint's
@@ -252,6 +258,20 @@ class ThermometerCLI(LightningCLI):
         self.report = Report(config.figures, parts, resume.resume_options(self.given_args), self.program)
         kwargs["callbacks"] = [*user_callbacks, self.stop, self.report]
         return super().instantiate_trainer(**kwargs)
+
+    def check_batches(self) -> None:
+        """The net on every batch size this command takes, and a new run's start, before anything is written."""
+        data, n_inputs = self.datamodule, len(self.datamodule.input_columns)
+        if self.subcommand == "predict":
+            self.model.check_net(n_inputs, batch_sizes(len(data.predict_frame), data.batch_size))
+            return
+        training = batch_sizes(data.n_train, data.batch_size) if self.subcommand == "fit" else set()
+        looked = batch_sizes(len(data.val_targets), data.batch_size)
+        if self.subcommand == "fit":  # the summary looks at every row, a chunk at a time
+            looked |= batch_sizes(data.n_train, CHUNK_ROWS) | batch_sizes(len(data.val_targets), CHUNK_ROWS)
+        self.model.check_net(n_inputs, looked | training, training)
+        if self.subcommand == "fit" and not self.config.fit.get("ckpt_path"):
+            self.model.check_start(data.train_inputs, data.train_targets, data.batch_size or data.n_train)
 
 
 def imported(class_path: str) -> Any:
@@ -291,6 +311,15 @@ def exit_status(summary: dict[str, Any] | None, stop: GracefulStop) -> int:
     return 128 + stop.interrupted if stop.interrupted else 0
 
 
+def interrupted(command: str, signum: signal.Signals | None) -> int:
+    """Say, in one line, that a signal stopped `command` before it wrote anything; its exit status."""
+    signum = signum or signal.SIGINT
+    if rank_zero_only.rank == 0:  # Ctrl-C reaches every process; one of them answers
+        done = "before training began" if command == "fit" else f"by {signum.name}: {command} stopped"
+        print(f"\nInterrupted {done}; nothing was written.", file=sys.stderr)
+    return 128 + signum
+
+
 def main(
     args: list[str] | None = None, name: str | None = None, callbacks: Sequence[Callback] = ()
 ) -> ThermometerCLI | None:
@@ -317,6 +346,8 @@ def main(
     given = sys.argv[1:] if args is None else args
     quiet_console(command)
     stop, last = GracefulStop(), LastCheckpoint()
+    if command in SUBCOMMANDS and command != "fit":  # an evaluation keeps nothing: a signal stops it at once
+        stop.at_once()
     cli: ThermometerCLI | None = None
     try:
         check_config_files(given)
@@ -354,14 +385,17 @@ def main(
             raise
         print(f"error: {error}{device_hint(error)}", file=sys.stderr)
         raise SystemExit(2) from None
-    except KeyboardInterrupt:  # Ctrl-C before training began: nothing was written
-        print("\nInterrupted before training began; nothing was written.", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGINT) from None
-    except SystemExit:
+    except KeyboardInterrupt:  # Ctrl-C before training began, or an evaluation's signal: nothing was written
+        raise SystemExit(interrupted(command, stop.signal)) from None
+    except SystemExit as exit_:
         if stop.twice:  # a second Ctrl-C, on which Lightning exits with status 1
             print(stop.stopped_at_once(program, resume.resume_options(given)), file=sys.stderr)
             raise SystemExit(128 + stop.signal) from None
+        if isinstance(exit_.__context__, KeyboardInterrupt):  # Lightning's own way out of a Ctrl-C: status 1
+            raise SystemExit(interrupted(command, stop.signal)) from None
         raise
+    finally:
+        stop.release()
     summary = cli.report.summary if cli.report is not None else None
     if status := exit_status(summary, stop):  # the summary has said why: the diagnosis, or how to resume
         raise SystemExit(status)

@@ -13,6 +13,12 @@ FULL_BATCH_ROWS = 1_000_000
 """Up to this many training rows, a step takes them all by default, as the book does; and they are reshuffled."""
 
 
+def batch_sizes(rows: int, batch_size: int | None) -> set[int]:
+    """The sizes of the batches `RowBatches` takes `rows` rows in: a full batch and the last (none of no rows)."""
+    size = min(batch_size or rows, rows)
+    return {size, rows % size or size} if rows else set()
+
+
 class Readings(Dataset):
     """Readings held as tensors (inputs, and targets unless predicting) and fetched a batch at a time.
 

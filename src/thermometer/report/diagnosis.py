@@ -40,6 +40,19 @@ def divergence(curves: dict[str, Curve]) -> str | None:
     return None
 
 
+def before_any_step(train: Curve, steps_per_epoch: int) -> str | None:
+    """What to look at when the training loss was not a number from the start, before any step; or None.
+
+    With one step an epoch, the loss logged for epoch 1 is that of the initial weights: no learning rate is to blame.
+    """
+    if steps_per_epoch != 1 or 1 not in train or math.isfinite(train[1]):
+        return None
+    return (
+        "It was not a number before the first step, so no learning rate can help: look at the net's forward in "
+        "training mode, its initial weights and the loss."
+    )
+
+
 def overfitting(train: Curve, val: Curve, baseline: float) -> dict[str, Any] | None:
     """Figure 5.14 B in numbers, or None: validation 10 % above its minimum while training kept falling below it.
 
@@ -148,6 +161,8 @@ def more_training(
         )
     if stopped.startswith("early stopping"):
         advice = f"early stopping ended it too soon: give it more patience (--early_stopping.patience {10 * patience})"
+    elif stopped.startswith("max_time"):
+        advice = "train longer (a longer --trainer.max_time)"
     else:
         advice = f"train longer (--trainer.max_epochs {10 * max_epochs})"
     if normalize == "none" and optimizer != "Adam":

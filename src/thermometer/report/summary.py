@@ -59,7 +59,7 @@ def stop_reason(trainer: L.Trainer, stopping: EarlyStopping, because: str | None
         return f"early stopping: {stopping.stopping_reason_message}"
     if 0 <= trainer.max_steps <= trainer.global_step:
         return f"max_steps={trainer.max_steps} reached"
-    if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
+    if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:  # -1: no limit
         return f"max_epochs={trainer.max_epochs} reached"
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # Lightning's, for max_time
     if timer is not None and (timer.time_remaining() or 0) <= 0:
@@ -216,6 +216,7 @@ def summarize(
     if signal and not diverged:
         stopped = f"interrupted by {signal.name}"
     how = {"optimizer": type(optimizer).__name__, "lr": lr, "normalize": pl_module.normalize.how}
+    advice = diagnosis.before_any_step(history.train, trainer.num_training_batches) or diagnosis.cure(**how, **limit)
     best = run.best
     monitored = history.losses.get(best.monitor, {})
     return {
@@ -241,7 +242,7 @@ def summarize(
         "optimizer": how["optimizer"],
         "lr": lr,
         **limit,
-        "diverged": f"training diverged: {diverged}. {diagnosis.cure(**how, **limit)}" if diverged else None,
+        "diverged": f"training diverged: {diverged}. {advice}" if diverged else None,
         "interrupted": signal.name if signal else None,
         "overfitting": overfitting,
         "not_converged": (

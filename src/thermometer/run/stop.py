@@ -1,4 +1,4 @@
-"""Ctrl-C or SIGTERM during `fit`: the run ends at the end of the epoch, with a checkpoint to resume from."""
+"""Ctrl-C or SIGTERM: `fit` ends at the end of the epoch, with a checkpoint to resume from; an evaluation at once."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ class GracefulStop(L.Callback):
     Lightning installs a SIGTERM handler of its own just before training, which would end the run with a bare
     `SystemExit` (status 0) and nothing saved; this callback puts its own back before the sanity check and before
     the first epoch, and takes over a SIGTERM Lightning noted in between.
+
+    `validate`, `test` and `predict` keep nothing until their loop has run: from `at_once` until then, a signal
+    stops them at once (as Ctrl-C, a `KeyboardInterrupt`), and nothing is written. After the loop a signal changes
+    nothing: `predictions.csv` is written whole, and the command ends as if none had come.
     """
 
     def __init__(self) -> None:
@@ -34,17 +38,27 @@ class GracefulStop(L.Callback):
         self.twice = False
         self.say = True
         self.training = False
+        self.evaluating = False
         self.run_dir = Path()
         self.previous: dict[int, Any] = {}
 
+    def at_once(self) -> None:
+        """From now until an evaluation's loop has run, Ctrl-C or SIGTERM stops the command at once."""
+        self.signal, self.evaluating = None, True
+        self.hold()
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.say = trainer.is_global_zero  # Ctrl-C reaches every process; one of them answers
         if stage != "fit":
             return
         self.signal, self.interrupted, self.twice, self.training = None, None, False, True
-        self.say = trainer.is_global_zero  # Ctrl-C reaches every process; one of them answers
         self.run_dir = Path(trainer.log_dir)
+        self.hold()
+
+    def hold(self) -> None:
+        """Keep the handlers in place now, to put back when done, and put this callback's in their place."""
         if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
-            self.previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+            self.previous = self.previous or {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
             self.listen()
 
     def listen(self) -> None:
@@ -52,13 +66,35 @@ class GracefulStop(L.Callback):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, self.stop)
 
+    def release(self) -> None:
+        """Put back the handlers that were in place before."""
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
     def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.listen()  # Lightning's SIGTERM handler has just been installed
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.listen()
 
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.evaluating:  # Lightning's SIGTERM handler has just been installed
+            self.listen()
+
+    on_test_start = on_predict_start = on_validation_start
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.evaluating = False
+
+    on_test_end = on_validation_end
+    # Before PredictionWriter's: once every prediction is made, they are written whatever comes.
+    on_predict_epoch_end = on_validation_end
+
     def stop(self, signum: int, frame: Any) -> None:
+        if self.evaluating:  # nothing is kept until the loop has run: stop now, as Ctrl-C does
+            self.signal = signal.Signals(signum)
+            raise KeyboardInterrupt
         if not self.training:  # after the last epoch: the run is finished, whatever arrives now
             return
         if self.signal is not None:  # asked twice: stop now
@@ -96,7 +132,5 @@ class GracefulStop(L.Callback):
         return f"Stopped at once. Resume:  {command}   (from the last periodic checkpoint)"
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.training = False
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
+        self.training = self.evaluating = False
+        self.release()
