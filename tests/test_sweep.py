@@ -173,10 +173,50 @@ def test_two_workers_on_one_study_finish_it_together(tmp_path):
             {"args": ["--data.val_fraction", "0"], "space": {"model.optimizer.lr": [0.1]}, "objective": "val_loss"},
             "objective val_loss: the trials hold out no validation rows",
         ),
+        (  # some of them: the trials at 0 would have no val_loss to give
+            {"space": {"data.val_fraction": [0, 0.2]}, "objective": "val_loss"},
+            "objective val_loss: the trials hold out no validation rows, at --data.val_fraction 0",
+        ),
+        (  # a number that the trials' net or optimizer never has, known without training
+            {"args": ["--model.net", "MLP"], "space": {"model.optimizer.lr": [0.1]}, "objective": "bias"},
+            "objective bias: MLP is not linear in its parameters (it has no features method)",
+        ),
+        (
+            {"space": {"model.net": ["Line", "MLP"]}, "objective": "bias"},
+            "objective bias: MLP is not linear in its parameters (it has no features method), at --model.net MLP",
+        ),
+        (
+            {"space": {"model.optimizer": ["SGD", "Adam"]}, "objective": "stable_lr"},
+            "objective stable_lr: known only for plain SGD with one batch an epoch",
+        ),
+        # Distributed trials: a sweep runs each trial in one process, and says how to use several GPUs.
+        (
+            {"args": ["--config", str(ROOT / "configs/presets/ddp.yaml")], "space": {"model.optimizer.lr": [0.1]}},
+            "the trials' options run DDP on 2 processes; a sweep runs each trial in one. To sweep on several GPUs",
+        ),
+        ({"space": {"trainer.devices": [1, 3]}}, "the trials' options run DDP on 3 processes"),
+        (
+            {"args": ["--trainer.strategy", "ddp"], "space": {"model.optimizer.lr": [0.1]}},
+            "the trials' options run DDP on 1 process;",
+        ),
+        # A resume: every trial would continue the one run.
+        (
+            {"args": ["--ckpt_path", "last.ckpt"], "space": {"model.optimizer.lr": [0.1]}},
+            "the trials' options: --ckpt_path: every trial would continue that one run",
+        ),
+        (
+            {"args": ["--config", "resume.yaml"], "space": {"model.optimizer.lr": [0.1]}},
+            "the trials' options: --ckpt_path: every trial would continue that one run",
+        ),
+        ({"space": {"ckpt_path": ["a.ckpt"]}}, "the trials' options: --ckpt_path: every trial"),
+        ({"args": ["validate"], "space": {"model.optimizer.lr": [0.1]}}, "validate: a trial trains (fit)"),
+        ({"args": ["--help"], "space": {"model.optimizer.lr": [0.1]}}, "--help: a trial trains"),
+        ({"space": {"model.net.degree": [2, 100]}, "args": ["--model.net", "Polynomial"]}, "degree is 100"),
     ],
 )
 def test_a_mistake_in_a_sweep_is_one_line_and_status_2(tmp_path, monkeypatch, capsys, settings, message):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "resume.yaml").write_text("ckpt_path: last.ckpt\n")
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"args": SHORT, **settings}))
     with pytest.raises(SystemExit) as exit_:

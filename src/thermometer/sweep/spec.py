@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 import optuna
+import yaml
+from lightning.pytorch.strategies import ParallelStrategy
 
-from thermometer.cli import parse
-from thermometer.data import TemperatureDataModule
+from thermometer.cli.config_files import config_files
+from thermometer.cli.main import SUBCOMMANDS, build
 from thermometer.errors import UsageError
-from thermometer.report.summary import NUMBERS
+from thermometer.report.summary import NUMBERS, numbers_absent
 from thermometer.sweep.figure import draw
 
 PATH_OPTIONS = ("--config", "--data.csv_path", "--data.predict_path")
@@ -119,11 +121,14 @@ class Sweep:
         first = {option: ends[0] for option, ends in reached.items()}
         points = [first, *({**first, option: value} for option, ends in reached.items() for value in ends)]
         unique = {json.dumps(point): point for point in points}.values()
-        splits = [check_options([*self.args, *option_args(point)])["val_fraction"] for point in unique]
-        if self.objective == "val_loss" and not any(splits):
-            raise UsageError(
-                "objective val_loss: the trials hold out no validation rows; choose train_loss or best_loss."
-            )
+        for point in unique:
+            absent = check_trial([*self.args, *option_args(point)])
+            if self.objective in absent:
+                present = ", ".join(n for n in NUMBERS if n not in absent)
+                raise UsageError(
+                    f"objective {self.objective}: {absent[self.objective]}, at {' '.join(option_args(point))}; "
+                    f"metrics.json has {present}."
+                )
 
 
 def in_directory(args: list[str], directory: Path) -> list[str]:
@@ -210,18 +215,50 @@ def option_args(params: dict[str, Any]) -> list[str]:
     return [arg for option, value in params.items() for arg in (f"--{option}", json.dumps(value).strip('"'))]
 
 
-def check_options(args: list[str]) -> dict[str, Any]:
-    """A mistake in the trials' options (a misspelt option, a wrong type) ends the sweep before its first trial.
+def check_trial(args: list[str]) -> dict[str, str]:
+    """A trial's run made as the trial will make it, without training: a mistake in its options ends the sweep first.
 
-    Returns the trials' data options, as the run would take them.
+    Returns the numbers its `metrics.json` will lack, and why (`numbers_absent`).
     """
+    check_args(args)
     try:
-        data = parse(args).data.as_dict()
-        # The readings too: a split the CSV cannot give (too few rows held out) is refused only once they are read.
-        TemperatureDataModule(**data).load()
+        cli = build(args)
     except UsageError as refused:
         raise UsageError(f"the trials' options: {refused}") from None
-    return data
+    trainer = cli.trainer
+    processes = trainer.num_devices * trainer.num_nodes
+    if processes > 1 or isinstance(trainer.strategy, ParallelStrategy):
+        kind = type(trainer.strategy).__name__.removesuffix("Strategy")
+        raise UsageError(
+            f"the trials' options run {kind} on {processes} process{'es' if processes > 1 else ''}; a sweep runs each "
+            "trial in one. To sweep on several GPUs or machines, start one worker on each, sharing one study: "
+            "CUDA_VISIBLE_DEVICES=<n> python scripts/sweep.py --config <file> --storage <url> (docs/sweeps.md)."
+        )
+    return numbers_absent(cli.model, cli.datamodule)
+
+
+def check_args(args: list[str]) -> None:
+    """Refuse what a trial's options cannot hold: a subcommand but `fit`, help, or a checkpoint to resume from.
+
+    Every trial is a new run: `--ckpt_path` would put each one into that one run.
+    """
+    if args and args[0] in SUBCOMMANDS and args[0] != "fit":
+        raise UsageError(f"the trials' options: {args[0]}: a trial trains (fit); leave the subcommand out.")
+    asked = next((a for a in args if a in ("-h", "--help") or a.startswith("--print_config")), None)
+    if asked:
+        raise UsageError(f"the trials' options: {asked}: a trial trains; python scripts/train.py --help lists them.")
+    resumed = any(a == "--ckpt_path" or a.startswith("--ckpt_path=") for a in args)
+    for path in config_files(args):
+        try:
+            options = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):  # the trial's own checks say what is wrong with the file
+            continue
+        resumed = resumed or (isinstance(options, dict) and "ckpt_path" in options)
+    if resumed:
+        raise UsageError(
+            "the trials' options: --ckpt_path: every trial would continue that one run, and a trial is a new run; "
+            "leave it out (a stopped sweep resumes by its own command)."
+        )
 
 
 def optuna_class(module: Any, name: str) -> Any:
