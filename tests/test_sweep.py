@@ -227,6 +227,52 @@ def test_a_mistake_in_a_sweep_is_one_line_and_status_2(tmp_path, monkeypatch, ca
     assert not (tmp_path / "lightning_logs").exists()  # checked before any trial: no run, no study
 
 
+LR = "space: {model.optimizer.lr: [0.1]}\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        (LR + "foo: 1\n", [], "foo: not a setting of a sweep file; its settings are space, args, sampler"),
+        (None, [], "--config bad.yaml: no such file"),
+        ("", [], "--config bad.yaml: empty"),
+        ("- 1\n", [], "--config bad.yaml: a YAML list"),
+        ("[1, 2\n", [], "--config bad.yaml: not valid YAML (line 2, column 1"),
+        (LR + "trials: abc\n", [], "trials: abc: expected a whole number"),
+        ("space: [1, 2]\n", [], "space: [1, 2]: expected a mapping of options to values"),
+        (
+            LR + "args: [--trainer.max_epochs, 40]\n",
+            [],
+            "args: 40: expected a list of the trials' options, numbers quoted",
+        ),
+        (LR + "figure: 3\n", [], "figure: 3: expected a mapping such as {x: model.optimizer.lr"),
+        ("args: []\n", [], "space: missing; give a mapping of options to values"),
+        (LR, ["--nope", "1"], "--nope: not an option of sweep.py"),
+        (LR, ["--trials", "x"], "trials: x: expected a whole number"),
+    ],
+)
+def test_a_mistake_in_a_sweep_file_is_one_line_without_usage_or_tip(
+    tmp_path, monkeypatch, capsys, content, options, message
+):
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / "bad.yaml").write_text(content)
+    with pytest.raises(SystemExit) as exit_:
+        sweep(["--config", "bad.yaml", *options])
+    assert exit_.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and message in line, line
+    assert list(tmp_path.iterdir()) == ([tmp_path / "bad.yaml"] if content is not None else [])
+
+
+def test_check_checks_a_sweep_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = sweep_file(tmp_path, {"model.optimizer.lr": [0.05, 0.1, 0.2]})
+    assert sweep(["--config", str(path), "--check"]) is None
+    assert "Sweep lrs: checked, 3 trials" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == [path]
+
+
 def test_a_sampler_draws_from_a_log_range(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     space = {"model.optimizer.lr": {"low": 0.01, "high": 0.5, "log": True}}
