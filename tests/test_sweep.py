@@ -143,6 +143,35 @@ def test_two_workers_on_one_study_finish_it_together(tmp_path):
     assert len(runs) == 4 and all((Path(tmp_path, run) / "metrics.json").is_file() for run in runs)
 
 
+def test_two_workers_of_a_sampler_draw_different_points_and_one_worker_the_same_each_time(tmp_path, monkeypatch):
+    space = {"model.optimizer.lr": {"low": 0.01, "high": 0.5, "log": True}}
+    tiny = ["--trainer.max_epochs", "3", "--figures.every_n_epochs", "3"]
+
+    def tiny_sweep(directory: Path, **settings) -> Path:
+        path = directory / "lrs.yaml"
+        path.write_text(yaml.safe_dump({"args": tiny, "space": space, "sampler": "TPESampler", **settings}))
+        return path
+
+    path = tiny_sweep(tmp_path, trials=3)
+    (tmp_path / "lightning_logs" / "lrs").mkdir(parents=True)
+    workers = [start_sweep(tmp_path, path) for _ in range(2)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+    drawn = [t.params["model.optimizer.lr"] for t in finished(tmp_path)]
+    assert len(drawn) >= 3 and len(set(drawn)) == len(drawn), drawn
+
+    # One worker alone draws the same points each time with the same seed.
+    points = []
+    for seed in (7, 7):
+        alone = tmp_path / f"alone-{len(points)}"
+        alone.mkdir()
+        monkeypatch.chdir(alone)
+        sweep(["--config", str(tiny_sweep(alone, trials=2, seed=seed))])
+        points.append([t.params["model.optimizer.lr"] for t in finished(alone)])
+    assert points[0] == points[1]
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -150,6 +179,10 @@ def test_two_workers_on_one_study_finish_it_together(tmp_path):
         ({"space": {"model.optimizer.lr": "fast"}}, "sweep space model.optimizer.lr: 'fast'"),
         ({"space": {"model.optimizer.lr": [0.1]}, "sampler": "Nope"}, "Nope: not a class of optuna.samplers"),
         ({"space": {"model.optimizer.lr": [0.1]}, "sampler": "TPESampler"}, "give the number of trials"),
+        (
+            {"space": {"model.optimizer.lr": [0.1]}, "sampler": "PartialFixedSampler", "trials": 2},
+            "sampler PartialFixedSampler: ",
+        ),
         (
             {"space": {"model.optimizer.lrr": [0.1]}},
             "the trials' options: --model.optimizer.lrr: torch.optim.SGD has no",

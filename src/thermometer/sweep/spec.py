@@ -10,6 +10,7 @@ import inspect
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,14 @@ import numpy as np
 import optuna
 import yaml
 from lightning.pytorch.strategies import ParallelStrategy
+from optuna.exceptions import ExperimentalWarning
 
 from thermometer.cli.config_files import config_files
 from thermometer.cli.main import SUBCOMMANDS, build
 from thermometer.errors import UsageError
 from thermometer.report.summary import NUMBERS, numbers_absent
 from thermometer.sweep.figure import draw
+from thermometer.sweep.storage import SeededByTrial
 
 PATH_OPTIONS = ("--config", "--data.csv_path", "--data.predict_path")
 """The trials' options whose values are files: in a sweep file, relative to the file's own directory."""
@@ -44,6 +47,8 @@ class Sweep:
         pruner: a class of `optuna.pruners` and its arguments, e.g. `{name: MedianPruner, n_warmup_steps: 100}`.
         figure: the objective against one option, a curve for each value of another: `{x, by[, labels, title]}`.
         storage: the study's database URL; `sqlite:///lightning_logs/<name>/optuna.db` when none is given.
+        seed: the sampler's seed: each trial draws with `seed` + its number, so that a worker alone draws the same
+            points every time, and workers sharing a study draw different ones.
     """
 
     name: str
@@ -55,6 +60,7 @@ class Sweep:
     pruner: dict[str, Any] | None = None
     figure: dict[str, Any] | None = None
     storage: str | None = None
+    seed: int = 0
 
     @property
     def grid(self) -> bool:
@@ -79,10 +85,23 @@ class Sweep:
         return self.trials
 
     def optuna_sampler(self) -> optuna.samplers.BaseSampler:
-        """Optuna's sampler of the trials' options, seeded."""
+        """Optuna's sampler of the trials' options, seeded by the trial (see `SeededByTrial`)."""
         if self.grid:
-            return optuna.samplers.GridSampler(self.points(), seed=0)
-        return optuna_class(optuna.samplers, self.sampler)(seed=0)
+            return optuna.samplers.GridSampler(self.points(), seed=self.seed)
+        kind = optuna_class(optuna.samplers, self.sampler)
+
+        def sampler(seed: int) -> optuna.samplers.BaseSampler:
+            with warnings.catch_warnings():  # that a sampler is "experimental": Optuna's notice, not the user's
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                return kind(seed=seed)
+
+        try:
+            sampler(self.seed)
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"sampler {self.sampler}: {error}; give grid, or one such as TPESampler.") from None
+        if kind is optuna.samplers.QMCSampler:  # its points are drawn by trial number already
+            return sampler(self.seed)
+        return SeededByTrial(sampler, self.seed)
 
     def optuna_pruner(self) -> optuna.pruners.BasePruner:
         """Optuna's pruner, with the sweep file's arguments; none prunes (beyond divergence) by default."""

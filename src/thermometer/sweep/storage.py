@@ -9,13 +9,16 @@ from __future__ import annotations
 import fcntl
 import itertools
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import ExperimentalWarning
+from optuna.samplers import BaseSampler
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from thermometer.errors import UsageError
@@ -112,3 +115,42 @@ class GridTaken:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting and self.left(study) == 0:
             study.stop()
+
+
+class SeededByTrial(BaseSampler):
+    """A sampler made afresh for each trial, seeded by `seed` + the trial's number.
+
+    Workers started with one seed would each draw the same sequence of points, the same point at the same moment.
+    A trial's number is its own in the study (the database gives it out), so each trial draws differently, and a
+    worker alone draws the same points every time.
+
+    Args:
+        make: the sampler with a given seed, e.g. `lambda seed: TPESampler(seed=seed)`.
+        seed: the sweep's seed.
+    """
+
+    def __init__(self, make: Callable[[int], BaseSampler], seed: int) -> None:
+        self.make, self.seed = make, seed
+        self.sampler = make(seed)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.sampler = self.make(self.seed + trial.number)
+        self.sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self.sampler.after_trial(study, trial, state, values)
