@@ -1,6 +1,7 @@
 """scripts/sweep.py: an Optuna study whose trials are ordinary runs; it resumes, it is shared, it prunes."""
 
 import json
+import random
 import shutil
 import signal
 import sys
@@ -125,6 +126,30 @@ def test_a_stopped_sweep_resumes_without_repeating_finished_trials(tmp_path):
     assert sorted(t.params["model.optimizer.lr"] for t in trials) == [0.05, 0.1, 0.2]  # each once
     assert {t.number: t.params for t in trials if t.number in before} == before
     assert f"{3 - len(before)} of 3 trials to run" in out
+
+
+@pytest.mark.parametrize(
+    ("seed", "stop"),
+    [(1, signal.SIGTERM), (2, signal.SIGINT), (3, signal.SIGTERM)],
+)
+def test_a_signal_as_a_trial_starts_stops_the_sweep_at_the_trial_s_first_epoch(seed, stop, tmp_path):
+    # Trials of 3000 epochs: one that ran to its end after the signal would take all of them.
+    args = ["--trainer.max_epochs", "3000", "--early_stopping.patience", "3000", "--figures.every_n_epochs", "3000"]
+    path = tmp_path / "lrs.yaml"
+    path.write_text(yaml.safe_dump({"args": args, "space": {"model.optimizer.lr": [0.05]}}))
+    worker = start_sweep(tmp_path, path)
+    # From the moment the study is open: its trial starts, parses its options, sets up, trains.
+    wait_for(lambda: (tmp_path / "lightning_logs" / "lrs" / "optuna.db").exists() or worker.poll() is not None)
+    time.sleep(random.Random(seed).uniform(0, 1.0))
+    worker.send_signal(stop)
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 128 + stop, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("Sweep stopped; the same command resumes it"), err
+    for run in (tmp_path / "lightning_logs" / "lrs").glob("version_*"):
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["interrupted"] == stop.name and metrics["epochs"] < 1000, metrics["stop_reason"]
+    assert not finished(tmp_path)
 
 
 def test_two_workers_on_one_study_finish_it_together(tmp_path):
