@@ -17,6 +17,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tests.conftest import Script, sweep_script
 from thermometer.cli import main as train
 from thermometer.sweep import main as sweep
+from thermometer.sweep.figure import sweep_figure
 
 ROOT = Path(__file__).parents[1]
 SHORT = ["--trainer.max_epochs", "40", "--figures.every_n_epochs", "40"]
@@ -427,3 +428,36 @@ def test_a_sweep_from_the_shell_imports_a_net_from_the_working_directory(tmp_pat
     [trial] = study(tmp_path, "nets").trials
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert json.loads((Path(trial.user_attrs["run"]) / "metrics.json").read_text())["net"] == "my_nets.TinyNet"
+
+
+def pruned_or_done(lr: float, value: float | None, diverged: bool = False) -> optuna.trial.FrozenTrial:
+    """A finished trial of a learning-rate sweep on raw t_u, as the study keeps it."""
+    state = optuna.trial.TrialState.PRUNED if diverged or value is None else optuna.trial.TrialState.COMPLETE
+    return optuna.trial.create_trial(
+        state=state,
+        params={"model.normalize": "none", "model.optimizer.lr": lr},
+        distributions={
+            "model.normalize": optuna.distributions.CategoricalDistribution(["none"]),
+            "model.optimizer.lr": optuna.distributions.FloatDistribution(1e-5, 1, log=True),
+        },
+        value=value if state == optuna.trial.TrialState.COMPLETE else None,
+        user_attrs={"value": value, "diverged": diverged, "stable_lr": 3.4e-4, "best_line": 2.92765},
+    )
+
+
+@pytest.mark.parametrize("some_finished", [False, True])
+def test_diverged_trials_are_drawn_apart_from_every_measured_loss(some_finished):
+    trials = [pruned_or_done(lr, None, diverged=True) for lr in (1e-3, 1e-2, 0.1)]
+    if some_finished:
+        trials += [pruned_or_done(1e-5, 600.0), pruned_or_done(1e-4, 29.0)]
+    figure = sweep_figure(trials, "model.optimizer.lr", "model.normalize", "train_loss", {})
+    strip, losses = figure.axes
+    assert list(strip.get_yticks()) == [] and strip.get_ylabel() == "diverged"  # no loss scale beside the crosses
+    [crosses] = [line for line in strip.get_lines() if line.get_marker() == "x"]
+    assert list(crosses.get_xdata()) == [1e-3, 1e-2, 0.1]
+    # On the loss axes: the measured losses and the best line's, nothing at a diverged trial's rate.
+    drawn = [line for line in losses.get_lines() if line.get_marker() not in ("None", "", None)]
+    assert {y for line in drawn for y in line.get_ydata()} == ({600.0, 29.0} if some_finished else set())
+    assert not {x for line in drawn for x in line.get_xdata()} & {1e-3, 1e-2, 0.1}
+    levels = [line for line in losses.get_lines() if line.get_linestyle() == ":"]
+    assert [list(line.get_ydata()) for line in levels] == [[2.92765, 2.92765]]
