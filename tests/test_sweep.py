@@ -2,6 +2,7 @@
 
 import json
 import random
+import shlex
 import shutil
 import signal
 import sys
@@ -64,6 +65,19 @@ def test_a_sweep_of_a_few_trials_leaves_ordinary_runs(tmp_path, monkeypatch, cap
         again = train(["--config", str(run / "config.yaml"), "--trainer.enable_progress_bar=false"])
         repeat = json.loads((Path(again.trainer.logger.log_dir) / "metrics.json").read_text())
         assert repeat["train_loss"] == metrics["train_loss"]
+    # The best trial, named at the end with the command that repeats it from here.
+    best = min(trials, key=lambda t: t.value)
+    assert f"Best trial:   {best.number}, train_loss {best.value:.6g}, run {best.user_attrs['run']}\n" in printed
+    assert repeated(printed) == best.value
+
+
+def repeated(printed: str, objective: str = "train_loss") -> float:
+    """Run the sweep's printed `Repeat it:` command here, in-process: the objective its run reached."""
+    [line] = [line for line in printed.splitlines() if line.startswith("Repeat it:")]
+    command = shlex.split(line.removeprefix("Repeat it:"))
+    assert command[:2] == ["python", "scripts/train.py"]
+    cli = train([*command[2:], "--trainer.enable_progress_bar=false"])
+    return json.loads((Path(cli.trainer.logger.log_dir) / "metrics.json").read_text())[objective]
 
 
 def test_pruning_stops_a_diverging_trial_and_a_hopeless_one(tmp_path, monkeypatch):
@@ -376,7 +390,7 @@ def test_a_value_refused_in_a_later_trial_stops_the_sweep_and_its_point_runs_onc
     assert sorted(t.params["model.optimizer.lr"] for t in finished(tmp_path)) == [0.1, 0.2]
 
 
-def test_a_sweep_file_finds_its_files_from_its_own_directory(tmp_path, monkeypatch):
+def test_a_sweep_file_finds_its_files_from_its_own_directory(tmp_path, monkeypatch, capsys):
     """Run from elsewhere, a sweep file's `--config` and `--data.csv_path` are relative to the file, as in a config."""
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     (project / "sweeps").mkdir(parents=True)
@@ -394,6 +408,7 @@ def test_a_sweep_file_finds_its_files_from_its_own_directory(tmp_path, monkeypat
     monkeypatch.chdir(elsewhere)
     sweep(["--config", "../project/sweeps/tiny.yaml"])
     trials = study(elsewhere, "tiny").get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert repeated(capsys.readouterr().out) == min(t.value for t in trials)  # its files found from here too
     assert sorted(t.params["model.optimizer.lr"] for t in trials) == [0.01, 0.02]
     for trial in trials:
         metrics = json.loads((Path(trial.user_attrs["run"]) / "metrics.json").read_text())

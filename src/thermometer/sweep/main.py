@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import socket
 import sys
 from argparse import ArgumentError
 from dataclasses import fields
@@ -22,21 +24,25 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from optuna.trial import TrialState
 
 from thermometer.cli.config_files import check_config_files
+from thermometer.cli.main import shown_program
 from thermometer.errors import UsageError
 from thermometer.report.summary import NUMBERS
 from thermometer.sweep.figure import draw
-from thermometer.sweep.spec import Sweep, in_directory
+from thermometer.sweep.spec import Sweep, in_directory, option_args
 from thermometer.sweep.storage import FINISHED, GridTaken, open_study
-from thermometer.sweep.trials import BetweenTrials, Objective, Stopped
+from thermometer.sweep.trials import BetweenTrials, Objective, Stopped, fmt
 
 
-def run(sweep: Sweep, signals: BetweenTrials, check: bool = False) -> optuna.Study | None:
+def run(
+    sweep: Sweep, signals: BetweenTrials, check: bool = False, program: str = "python scripts/train.py"
+) -> optuna.Study | None:
     """Run (or resume, or join) the sweep's study until it has all its trials finished, each point of its grid once.
 
     Args:
         sweep: the sweep, checked here before anything is written.
         signals: the listener for Ctrl-C and SIGTERM, which stops the study between trials.
         check: only check the sweep: nothing is written or run (None).
+        program: the training command, as the best trial's command repeats it.
     """
     sweep.check()
     signals.check()  # heard while checking
@@ -60,7 +66,31 @@ def run(sweep: Sweep, signals: BetweenTrials, check: bool = False) -> optuna.Stu
         print(f"Sweep {sweep.name}: all {trials} trials finished or running, study in {sweep.url}")
     if sweep.figure and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         draw(study.get_trials(deepcopy=False, states=FINISHED), sweep.name, sweep.objective, **sweep.figure)
+    print(best_trial(study, sweep, program))
     return study
+
+
+def best_trial(study: optuna.Study, sweep: Sweep, program: str) -> str:
+    """The study's best finished trial: its objective, its run directory, and the command that repeats it."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return "Best trial:   none; every finished trial was pruned or diverged"
+    best = min(complete, key=lambda t: t.value)
+    host = best.user_attrs.get("worker", "").rpartition(":")[0]
+    elsewhere = f" on {host}" if host and host != socket.gethostname() else ""
+    args = best.user_attrs.get("args") or [*sweep.args, *option_args(best.params)]
+    run = f"{best.user_attrs.get('run')}{elsewhere}"
+    return (
+        f"Best trial:   {best.number}, {sweep.objective} {fmt(best.value)}, run {run}\n"
+        f"Repeat it:    {program} {shlex.join(args)}"
+    )
+
+
+def train_program(script: str | None) -> str:
+    """The training command beside the sweep's script, as typed here: `python scripts/train.py`."""
+    if script is None or Path(script).name != "sweep.py":
+        return "python scripts/train.py"
+    return shown_program(str(Path(script).with_name("train.py")))
 
 
 def parser() -> ArgumentParser:
@@ -159,7 +189,8 @@ def main(argv: list[str] | None = None) -> optuna.Study | None:
         name = config.pop("name") or (Path(files[-1]).stem if files else "sweep")
         check = config.pop("check")
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line a trial, ours, with its run directory
-        study = run(Sweep(name, **config.as_dict()), signals, check)
+        program = train_program(sys.argv[0] if argv is None else None)
+        study = run(Sweep(name, **config.as_dict()), signals, check, program)
         signals.check()
         return study
     except UsageError as error:

@@ -179,6 +179,7 @@ class Objective:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         value = metrics.get(objective)
         trial.set_user_attr("run", str(run_dir))
+        trial.set_user_attr("args", [*self.sweep.args, *option_args(params)])  # the command that repeats it
         trial.set_user_attr("stop_reason", metrics["stop_reason"])
         trial.set_user_attr("stable_lr", metrics.get("stable_lr"))
         trial.set_user_attr("diverged", metrics["diverged"] is not None)
