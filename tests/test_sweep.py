@@ -6,12 +6,15 @@ import shlex
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -282,6 +285,25 @@ def test_two_workers_of_a_sampler_draw_different_points_and_one_worker_the_same_
             "the trials' options: --ckpt_path: every trial would continue that one run",
         ),
         ({"space": {"ckpt_path": ["a.ckpt"]}}, "the trials' options: --ckpt_path: every trial"),
+        # Found by generating sweep files (below): each was a traceback, or came only after the study was written.
+        ({"space": {"model.optimizer.lr": [0.1]}, "storage": "sqlite:///."}, "--storage sqlite:///.: . is a directory"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "seed": -1}, "seed: -1; give a whole number from 0 to 4294967295"),
+        ({"space": {"model.optimizer.lr": {"low": 0.1, "high": 1, "num": 10**9}}}, "num is a whole number from 1"),
+        ({"space": {"model.optimizer.lr": {"low": "x", "high": 1, "num": 2}}}, "low and high are numbers"),
+        ({"space": {"model.net": [{"class_path": "MLP"}]}}, "each value is a number, a word, true, false or null"),
+        (
+            {"space": {"model.optimizer.lr": [0.1]}, "figure": {"x": "model.optimizer.lr", "by": ["a"]}},
+            "figure: by is ['a'], not an option",
+        ),
+        (
+            {
+                "space": {"model.optimizer.lr": [0.1]},
+                "figure": {"x": "model.optimizer.lr", "by": "model.optimizer.lr", "labels": 3},
+            },
+            "figure: labels is 3",
+        ),
+        ({"space": {"model.optimizer.lr": [0.1]}, "sampler": "TPESampler", "trials": 0}, "trials: 0; give 1 or more"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "pruner": {"name": 3}}, "pruner 3: not a class of optuna.pruners"),
         ({"args": ["validate"], "space": {"model.optimizer.lr": [0.1]}}, "validate: a trial trains (fit)"),
         ({"args": ["--help"], "space": {"model.optimizer.lr": [0.1]}}, "--help: a trial trains"),
         ({"space": {"model.net.degree": [2, 100]}, "args": ["--model.net", "Polynomial"]}, "degree is 100"),
@@ -476,3 +498,108 @@ def test_diverged_trials_are_drawn_apart_from_every_measured_loss(some_finished)
     assert not {x for line in drawn for x in line.get_xdata()} & {1e-3, 1e-2, 0.1}
     levels = [line for line in losses.get_lines() if line.get_linestyle() == ":"]
     assert [list(line.get_ydata()) for line in levels] == [[2.92765, 2.92765]]
+
+
+# --- Generated sweep files: each is accepted (checked, with `--check`: nothing runs) or refused in one line, with
+# exit status 2, no traceback and nothing written.
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4), st.lists(st.integers(), max_size=2))
+
+
+def mostly(valid: st.SearchStrategy, invalid: st.SearchStrategy) -> st.SearchStrategy:
+    """A setting that is right three times in four: a file with one mistake at a time, and some with none."""
+    return st.integers(0, 3).flatmap(lambda draw: valid if draw else invalid)
+
+
+bounds = mostly(st.sampled_from([1e-3, 0.01, 0.5]), st.one_of(st.floats(-1, 2), st.sampled_from([0, 1e39, "x"])))
+ranges = st.fixed_dictionaries(
+    {"low": bounds, "high": bounds},
+    optional={
+        "num": mostly(st.integers(1, 3), st.one_of(st.integers(-1, 0), st.just(10**9), st.text(max_size=2))),
+        "log": st.booleans(),
+        "step": mostly(st.just(0.01), st.sampled_from([-1, "x", 0])),
+        "by": junk,
+    },
+)
+choices = st.lists(
+    mostly(st.floats(1e-3, 0.5), st.sampled_from([-1.0, 1e39, "x", None, True, {"a": 1}, [1]])), min_size=1, max_size=3
+)
+spaces = mostly(
+    st.one_of(
+        st.fixed_dictionaries({"model.optimizer.lr": mostly(st.one_of(choices, ranges), junk)}),
+        st.fixed_dictionaries(
+            {
+                "model.optimizer.lr": choices,
+                "model.normalize": mostly(st.just(["none", "scale"]), st.just(["nope"])),
+            }
+        ),
+        st.fixed_dictionaries({"model.optimizer": mostly(st.just(["SGD", "Adam"]), st.just(["Nope", 3]))}),
+        st.fixed_dictionaries({"model.net": mostly(st.just(["Line", "MLP"]), st.just(["Nope"]))}),
+    ),
+    st.one_of(junk, st.dictionaries(st.sampled_from(["lr", "", "ckpt_path", "trainer.devices"]), choices, max_size=2)),
+)
+trial_args = mostly(
+    st.just(["--trainer.max_epochs", "2"]),
+    st.one_of(
+        junk,
+        st.lists(
+            st.sampled_from(
+                ["--trainer.max_epochs", "2", "--config", "nope.yaml", "--ckpt_path", "x", "validate", "-h"]
+            ),
+            max_size=4,
+        ),
+    ),
+)
+figures = mostly(
+    st.fixed_dictionaries(
+        {"x": st.just("model.optimizer.lr"), "by": st.just("model.optimizer.lr")},
+        optional={"labels": mostly(st.just({"0.01": "a hundredth"}), junk), "title": mostly(st.just("lr"), junk)},
+    ),
+    st.one_of(junk, st.fixed_dictionaries({"x": st.sampled_from(["lr", 3, ["a"]]), "by": junk})),
+)
+storages = mostly(
+    st.sampled_from(["sqlite:///s.db", "sqlite:///a/b.db", "sqlite://"]),
+    st.sampled_from(["", "nope", "foo://x", "sqlite:///", "sqlite:///.", "sqlite:///sweep.yaml", "mysql://"]),
+)
+sweep_settings = st.fixed_dictionaries(
+    {"args": trial_args, "space": spaces},
+    optional={
+        "sampler": mostly(st.sampled_from(["grid", "TPESampler", "RandomSampler"]), st.sampled_from(["Nope", 3])),
+        "trials": mostly(st.integers(1, 3), st.one_of(st.integers(-1, 0), junk)),
+        "objective": mostly(st.sampled_from(["train_loss", "val_loss", "best_loss"]), st.sampled_from(["bias", "foo"])),
+        "pruner": mostly(
+            st.fixed_dictionaries({"name": st.just("MedianPruner")}, optional={"n_warmup_steps": st.integers(0, 5)}),
+            st.one_of(junk, st.fixed_dictionaries({"name": st.sampled_from(["Nope", 3]), "n_warmup_steps": junk})),
+        ),
+        "figure": figures,
+        "storage": storages,
+        "seed": mostly(st.integers(0, 2**32 - 1), st.one_of(st.integers(-2, -1), st.just(2**33), junk)),
+    },
+).flatmap(lambda file: mostly(st.just(file), st.builds(lambda foo: {**file, "foo": foo}, junk)))
+
+
+command_line = mostly(
+    st.just([]),
+    st.sampled_from(
+        [["--trials", "2"], ["--storage", "foo://x"], ["--name", "a/b"], ["--name", ""], ["--seed", "-1"], ["--x", "1"]]
+    ),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mostly(sweep_settings, junk), command_line)
+def test_any_sweep_file_is_accepted_or_refused_in_one_line_with_nothing_written(
+    tmp_path, monkeypatch, capsys, file, options
+):
+    directory = Path(tempfile.mkdtemp(dir=tmp_path))
+    monkeypatch.chdir(directory)
+    (directory / "sweep.yaml").write_text(yaml.safe_dump(file))
+    try:
+        assert sweep(["--config", "sweep.yaml", *options, "--check"]) is None
+    except SystemExit as refused:
+        err = capsys.readouterr().err
+        assert refused.code == 2, err
+        assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+    else:
+        assert "checked" in capsys.readouterr().out
+    assert [path.name for path in directory.iterdir()] == ["sweep.yaml"]  # no run directory, no optuna.db

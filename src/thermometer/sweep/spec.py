@@ -26,10 +26,14 @@ from thermometer.cli.main import SUBCOMMANDS, build
 from thermometer.errors import UsageError
 from thermometer.report.summary import NUMBERS, numbers_absent
 from thermometer.sweep.figure import draw
-from thermometer.sweep.storage import SeededByTrial
+from thermometer.sweep.storage import SeededByTrial, check_storage
 
 PATH_OPTIONS = ("--config", "--data.csv_path", "--data.predict_path")
 """The trials' options whose values are files: in a sweep file, relative to the file's own directory."""
+MAX_POINTS = 10_000
+"""The most values a range of the space gives, and the most points a grid has: more is a mistake, not a sweep."""
+SEED_MAX = 2**32 - 1
+"""numpy's, which Optuna's samplers draw with."""
 
 
 @dataclass
@@ -62,6 +66,9 @@ class Sweep:
     storage: str | None = None
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.args = self.args or []  # `args:` with nothing after it: none
+
     @property
     def grid(self) -> bool:
         """Whether the trials are the grid's points, each once."""
@@ -79,16 +86,21 @@ class Sweep:
     def total(self) -> int:
         """How many trials the sweep has: the grid's points, or the sampler's `trials`."""
         if self.grid:
-            return math.prod(map(len, self.points().values()))
+            points = math.prod(map(len, self.points().values()))
+            if points > MAX_POINTS:
+                raise UsageError(f"sweep space: a grid of {points} points; give at most {MAX_POINTS}.")
+            return points
         if self.trials is None:
             raise UsageError(f"sampler {self.sampler}: give the number of trials, e.g. 'trials: 20'.")
+        if self.trials < 1:
+            raise UsageError(f"trials: {self.trials}; give 1 or more, e.g. 'trials: 20'.")
         return self.trials
 
     def optuna_sampler(self) -> optuna.samplers.BaseSampler:
         """Optuna's sampler of the trials' options, seeded by the trial (see `SeededByTrial`)."""
         if self.grid:
             return optuna.samplers.GridSampler(self.points(), seed=self.seed)
-        kind = optuna_class(optuna.samplers, self.sampler)
+        kind = optuna_class(optuna.samplers, self.sampler, "sampler")
 
         def sampler(seed: int) -> optuna.samplers.BaseSampler:
             with warnings.catch_warnings():  # that a sampler is "experimental": Optuna's notice, not the user's
@@ -106,7 +118,7 @@ class Sweep:
     def optuna_pruner(self) -> optuna.pruners.BasePruner:
         """Optuna's pruner, with the sweep file's arguments; none prunes (beyond divergence) by default."""
         settings = dict(self.pruner or {})
-        pruner = optuna_class(optuna.pruners, settings.pop("name", "NopPruner"))
+        pruner = optuna_class(optuna.pruners, settings.pop("name", "NopPruner"), "pruner")
         try:
             return pruner(**settings)
         except (TypeError, ValueError) as error:
@@ -126,9 +138,16 @@ class Sweep:
             raise UsageError(
                 "sweep space: empty; name at least one option to vary, e.g. model.optimizer.lr: [0.1, 0.01]."
             )
-        self.optuna_sampler()  # these three refuse a mistake in the sampler, the trials and the pruner
-        self.total()
+        if self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name:
+            raise UsageError(f"--name {self.name!r}: the name of a directory, e.g. learning_rate.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= SEED_MAX:
+            raise UsageError(f"seed: {self.seed}; give a whole number from 0 to {SEED_MAX}.")
+        if not self.grid:
+            optuna_class(optuna.samplers, self.sampler, "sampler")
+        self.total()  # these three refuse a mistake in the trials, the sampler and the pruner
+        self.optuna_sampler()
         self.optuna_pruner()
+        check_storage(self.url)
         if self.objective not in NUMBERS:
             raise UsageError(
                 f"objective {self.objective}: not a number of metrics.json; choose one of {', '.join(NUMBERS)}."
@@ -177,11 +196,24 @@ def file_in(directory: Path, value: str) -> str:
 def values(option: str, spec: Any) -> list[Any]:
     """The grid's values of one option: a list as it is, or `{low, high, num, log}` as `num` points."""
     if isinstance(spec, list) and spec:
+        if not all(v is None or isinstance(v, bool | int | float | str) for v in spec):
+            raise UsageError(
+                f"sweep space {option}: {spec!r}; each value is a number, a word, true, false or null (a class by "
+                "its name, e.g. MLP)."
+            )
         return spec
-    if isinstance(spec, dict) and {"low", "high", "num"} <= spec.keys():
-        low, high, num = float(spec["low"]), float(spec["high"]), int(spec["num"])
-        if num < 1 or (spec.get("log") and min(low, high) <= 0):
-            raise UsageError(f"sweep space {option}: {spec!r}; num must be 1 or more, and a log range above 0.")
+    if (
+        isinstance(spec, dict)
+        and {"low", "high", "num"} <= spec.keys()
+        and spec.keys() <= {"low", "high", "num", "log"}
+    ):
+        low, high, num = spec["low"], spec["high"], spec["num"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
+            raise UsageError(f"sweep space {option}: {spec!r}; low and high are numbers.")
+        if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_POINTS:
+            raise UsageError(f"sweep space {option}: {spec!r}; num is a whole number from 1 to {MAX_POINTS}.")
+        if spec.get("log") and min(low, high) <= 0:
+            raise UsageError(f"sweep space {option}: {spec!r}; give a log range above 0.")
         points = np.geomspace(low, high, num) if spec.get("log") else np.linspace(low, high, num)
         return [float(f"{p:.6g}") for p in points]
     raise UsageError(f"sweep space {option}: {spec!r}; give a list of values or {{low, high, num[, log: true]}}.")
@@ -280,10 +312,11 @@ def check_args(args: list[str]) -> None:
         )
 
 
-def optuna_class(module: Any, name: str) -> Any:
+def optuna_class(module: Any, name: Any, setting: str) -> Any:
     """`optuna.samplers.TPESampler` from its name, or one line saying what the name could be."""
-    if not isinstance(getattr(module, name, None), type):
-        raise UsageError(f"{name}: not a class of {module.__name__}, e.g. {', '.join(module.__all__[:3])}.")
+    if not isinstance(name, str) or not isinstance(getattr(module, name, None), type):
+        examples = ", ".join(module.__all__[:3])
+        raise UsageError(f"{setting} {name}: not a class of {module.__name__}, e.g. {examples}.")
     return getattr(module, name)
 
 
@@ -294,5 +327,10 @@ def check_figure(figure: dict[str, Any], space: dict[str, Any]) -> None:
     except TypeError as error:
         raise UsageError(f"figure: {error}; it takes x, by, labels and title.") from None
     for key in ("x", "by"):
-        if figure[key] not in space:
+        if not isinstance(figure[key], str) or figure[key] not in space:
             raise UsageError(f"figure: {key} is {figure[key]!r}, not an option of the sweep's space: {list(space)}.")
+    labels, title = figure.get("labels") or {}, figure.get("title")
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise UsageError(f"figure: labels is {labels!r}; give each value of by its label, e.g. {{none: raw t_u}}.")
+    if title is not None and not isinstance(title, str):
+        raise UsageError(f"figure: title is {title!r}; give a line of text.")

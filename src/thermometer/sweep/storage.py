@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.distributions import BaseDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import BaseSampler
@@ -43,15 +44,43 @@ def open_study(
 
 def storage_for(url: str) -> RDBStorage:
     """The study's database, with heartbeats: a trial of a killed worker is failed after 3 silent beats and retried."""
-    if not url.startswith("sqlite:///"):
+    database = sqlite_file(url)
+    if database is None:
         return heartbeat_storage(url)
-    database = Path(url.removeprefix("sqlite:///"))
     database.parent.mkdir(parents=True, exist_ok=True)
     # Workers started at the same moment would each create the tables (Optuna does not guard that step): one at a
     # time, and the next finds them made.
     with open(f"{database}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return heartbeat_storage(url)
+
+
+def check_storage(url: str) -> None:
+    """Refuse, before anything is written, a database URL that cannot be opened: its form, its driver, a file.
+
+    Nothing connects here: a server that cannot be reached is said when the study opens.
+    """
+    example = "e.g. sqlite:///lightning_logs/<name>/optuna.db"
+    try:
+        engine = sqlalchemy.create_engine(url)  # reads the URL and loads its driver
+    except (SQLAlchemyError, ImportError, ValueError, TypeError) as error:
+        raise UsageError(f"--storage {url}: {str(error).splitlines()[0]}; {example}.") from None
+    engine.dispose()
+    path = sqlite_file(url)
+    if path is None:
+        return
+    if path.is_dir() or any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise UsageError(f"--storage {url}: {path} is a directory or under a file; name a file, {example}.")
+    if path.is_file() and path.stat().st_size and not path.read_bytes()[:16] == b"SQLite format 3\x00":
+        raise UsageError(f"--storage {url}: {path} is not a SQLite database; name another file, {example}.")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The SQLite file of a database URL; None for another database, or one in memory."""
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def heartbeat_storage(url: str) -> RDBStorage:
@@ -134,7 +163,7 @@ class SeededByTrial(BaseSampler):
         self.sampler = make(seed)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.sampler = self.make(self.seed + trial.number)
+        self.sampler = self.make((self.seed + trial.number) % 2**32)  # numpy takes seeds below 2**32
         self.sampler.before_trial(study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
