@@ -3,7 +3,8 @@
 A sweep file (`configs/sweeps/*.yaml`) names the options to vary and how to search them (`spec`); every trial is a
 run of the training command in this process (`trials`), with its own run directory `lightning_logs/<sweep>/version_N`,
 so that TensorBoard's HParams tab compares the trials. The study is kept in a database (`storage`): a stopped sweep
-resumes where it stopped, and several workers share it. Once no trial is running, the sweep draws its `figure`.
+resumes where it stopped, and several workers share it. Once no trial is running, the sweep draws its `figure`; it
+ends by naming its best trial and the command that repeats it.
 """
 
 from __future__ import annotations

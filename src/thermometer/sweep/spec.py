@@ -1,7 +1,8 @@
 """A sweep file: the options every trial takes, the space of options to vary, how to search it and what to minimise.
 
 Everything in it is checked before any trial runs or anything is written, each mistake in one line: the space, the
-sampler, the pruner, the objective, the figure, and the trials' options themselves, tried at the ends of the space.
+sampler, the pruner, the figure, the storage, and the trials themselves, each built as it will run (its net, data
+and trainer) at the ends of the space: their options, the objective their `metrics.json` will have, one process.
 """
 
 from __future__ import annotations
