@@ -36,11 +36,16 @@ def check_name(name: str | None) -> None:
         raise UsageError(f"--name {name or repr(name)}: a run's name is one directory's name, e.g. 5_14_A.")
 
 
-def check_config_files(args: list[str]) -> None:
-    """Each `--config` file exists and is valid YAML, or one `UsageError` line says which and where."""
+def check_config_files(
+    args: list[str], example: str = "configs/book/03_scaled.yaml", mapping: str = "trainer: {max_epochs: 100}"
+) -> None:
+    """Each `--config` file exists and is valid YAML, or one `UsageError` line says which and where.
+
+    `example` is a file to name instead of a missing one, `mapping` what a file holds (a sweep's differ).
+    """
     for path in config_files(args):
         if not Path(path).is_file():
-            raise UsageError(f"--config {path}: no such file. Give a YAML file, e.g. configs/book/03_scaled.yaml.")
+            raise UsageError(f"--config {path}: no such file. Give a YAML file, e.g. {example}.")
         try:
             options = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except UnicodeDecodeError:
@@ -51,9 +56,7 @@ def check_config_files(args: list[str]) -> None:
             raise UsageError(f"--config {path}: not valid YAML ({where}{getattr(error, 'problem', error)}).") from None
         if not isinstance(options, dict):
             what = "empty" if options is None else f"a YAML {type(options).__name__}"
-            raise UsageError(
-                f"--config {path}: {what}; a config maps options to values, e.g. 'trainer: {{max_epochs: 100}}'."
-            )
+            raise UsageError(f"--config {path}: {what}; a config maps options to values, e.g. '{mapping}'.")
         try:
             json.dumps(options)
         except ValueError:  # a recursive anchor: a structure that contains itself

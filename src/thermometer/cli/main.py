@@ -91,6 +91,7 @@ class ThermometerCLI(LightningCLI):
         stop: Ctrl-C and SIGTERM during `fit`.
         program: the command that ran, as its Resume line repeats it.
         stoppers: callbacks of the caller's that may stop a run and say why (a sweep's pruning).
+        build_only: make the model, the data and the trainer, and run nothing (see `build`).
         **kwargs: LightningCLI's keyword arguments.
 
     """
@@ -103,9 +104,11 @@ class ThermometerCLI(LightningCLI):
         stop: GracefulStop | None = None,
         program: str = "python scripts/train.py",
         stoppers: Sequence[Callback] = (),
+        build_only: bool = False,
         **kwargs: Any,
     ) -> None:
         self.run_name, self.only, self.program, self.stoppers = run_name, only, program, stoppers
+        self.build_only = build_only
         self.stop = stop or GracefulStop()
         self.report: Report | None = None
         super().__init__(*args, **kwargs)
@@ -209,6 +212,10 @@ class ThermometerCLI(LightningCLI):
             name = net.class_path if isinstance(net, Namespace) else type(net).__name__
             hint = " (a number beyond float32's ±3.4e38?)" if "overflow" in str(error) else ""
             raise UsageError(f"--model.net {name}: {error}{hint}") from None
+
+    def after_instantiate_classes(self) -> None:
+        if self.build_only:  # LightningCLI runs `self.subcommand` after this hook: none, nothing runs
+            self.subcommand = None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self.config_init[self.subcommand]
@@ -320,6 +327,49 @@ def interrupted(command: str, signum: signal.Signals | None) -> int:
     return 128 + signum
 
 
+def thermometer_cli(
+    args: list[str] | None,
+    command: str,
+    name: str | None,
+    callbacks: Sequence[Callback],
+    stop: GracefulStop,
+    last: LastCheckpoint,
+    program: str,
+    build_only: bool = False,
+) -> ThermometerCLI:
+    """`ThermometerCLI` as the command line makes it: its parser, defaults and callbacks; see `main`."""
+    return ThermometerCLI(
+        Thermometer,
+        TemperatureDataModule,
+        parser_kwargs={
+            "description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5); `fit` by default.",
+            "allow_abbrev": False,  # --trainer.max_epoch is a typo, not --trainer.max_epochs
+            # A mistyped option then shows one usage line, not all hundred options.
+            **{
+                subcommand: {"usage": "%(prog)s [--config FILE] [--option value ...]", "allow_abbrev": False}
+                for subcommand in (SUBCOMMANDS if command not in SUBCOMMANDS else [command])
+            },
+        },
+        parser_class=ThermometerParser,
+        seed_everything_default=SEED,
+        save_config_callback=SaveFitConfig,
+        auto_configure_optimizers=False,  # the optimizer is --model.optimizer; no second, top-level one
+        trainer_defaults={
+            **TRAINER_DEFAULTS,
+            "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
+            # Each callback costs every hook of every epoch: predictions.csv is written by `predict` alone.
+            "callbacks": [last, *callbacks] + ([PredictionWriter()] if command == "predict" else []),
+        },
+        args=args,
+        run_name=name,
+        only=command if command in SUBCOMMANDS else None,
+        stop=stop,
+        program=program,
+        stoppers=callbacks,
+        build_only=build_only,
+    )
+
+
 def main(
     args: list[str] | None = None, name: str | None = None, callbacks: Sequence[Callback] = ()
 ) -> ThermometerCLI | None:
@@ -351,35 +401,7 @@ def main(
     cli: ThermometerCLI | None = None
     try:
         check_config_files(given)
-        cli = ThermometerCLI(
-            Thermometer,
-            TemperatureDataModule,
-            parser_kwargs={
-                "description": "Learn a thermometer's calibration t_c = w * t_u + b (chapter 5); `fit` by default.",
-                "allow_abbrev": False,  # --trainer.max_epoch is a typo, not --trainer.max_epochs
-                # A mistyped option then shows one usage line, not all hundred options.
-                **{
-                    name: {"usage": "%(prog)s [--config FILE] [--option value ...]", "allow_abbrev": False}
-                    for name in (SUBCOMMANDS if command not in SUBCOMMANDS else [command])
-                },
-            },
-            parser_class=ThermometerParser,
-            seed_everything_default=SEED,
-            save_config_callback=SaveFitConfig,
-            auto_configure_optimizers=False,  # the optimizer is --model.optimizer; no second, top-level one
-            trainer_defaults={
-                **TRAINER_DEFAULTS,
-                "enable_progress_bar": sys.stderr.isatty(),  # a bar in a terminal, not thousands of lines in a log
-                # Each callback costs every hook of every epoch: predictions.csv is written by `predict` alone.
-                "callbacks": [last, *callbacks] + ([PredictionWriter()] if command == "predict" else []),
-            },
-            args=args,
-            run_name=name,
-            only=command if command in SUBCOMMANDS else None,
-            stop=stop,
-            program=program,
-            stoppers=callbacks,
-        )
+        cli = thermometer_cli(args, command, name, callbacks, stop=stop, last=last, program=program)
     except (UsageError, MisconfigurationException) as error:
         if os.environ.get("THERMOMETER_DEBUG"):  # the README's way to see where a message came from
             raise
@@ -428,6 +450,28 @@ def parse(args: list[str]) -> Namespace:
         except UsageError as error:  # without the parser's hint, which names the process's own script
             raise UsageError(str(error).splitlines()[0]) from None
     return cli.config
+
+
+def build(args: list[str]) -> ThermometerCLI:
+    """The model, data and trainer that `main(args)` would fit with, made and checked as it makes them.
+
+    Nothing is trained and nothing written: `cli.model`, `cli.datamodule` (its rows loaded) and
+    `cli.trainer` are there to be looked at (a sweep checks its trials so).
+
+    Raises:
+        UsageError: a mistake in the options, the data or the net, in one line.
+    """
+    args = with_subcommand(list(args))
+    quiet_console(args[0])
+    with warnings.catch_warnings():  # args from Python, whatever the process's own command line
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
+        try:
+            check_config_files(args)
+            program = "python scripts/train.py"
+            stop, last = GracefulStop(), LastCheckpoint()
+            return thermometer_cli(args, args[0], None, (), stop, last, program, build_only=True)
+        except (UsageError, MisconfigurationException) as error:  # without the parser's hint, as `parse`
+            raise UsageError(f"{str(error).splitlines()[0]}{device_hint(error)}") from None
 
 
 def shown_program(script: str) -> str:

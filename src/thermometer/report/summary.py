@@ -26,6 +26,7 @@ from thermometer.linear import (
     learning_rate_limit,
     least_absolute_line,
     line,
+    linear_fit,
     suggested_learning_rate,
     trained_parameters,
 )
@@ -173,6 +174,39 @@ def step_size_limit(fit: LinearFit | None, optimizer: torch.optim.Optimizer, ful
 
 NUMBERS = ("train_loss", "val_loss", "best_loss", "best_epoch", "epochs", "bias", "lr", "stable_lr", "suggested_lr")
 """The keys of `metrics.json` whose values are single numbers (null where they do not apply): a sweep's objectives."""
+
+
+def numbers_absent(pl_module: Any, data: Any) -> dict[str, str]:
+    """The `NUMBERS` that a fit of this system on these rows writes as null whatever it learns, and why.
+
+    Known before training, from the same functions the summary uses: a sweep refuses such an objective up front.
+    A loss that diverges is null too, but that is learned, not known.
+
+    Args:
+        pl_module: the system as built for `fit` (its net, loss and optimizer).
+        data: the data module, its rows loaded.
+    """
+    absent = {}
+    if not len(data.val_targets):
+        absent["val_loss"] = "the trials hold out no validation rows"
+    normalize = copy.deepcopy(pl_module.normalize)
+    normalize.fit(data.train_inputs)
+    linear = linear_fit(pl_module.net, normalize, data.train_inputs, data.train_targets)
+    net = type(pl_module.net).__name__
+    if linear is None:
+        absent["bias"] = f"{net} is not linear in its parameters (it has no features method)"
+    elif linear.raw_map is None:
+        absent["bias"] = f"{net}'s features have no equation in the raw readings"
+    full_batch = len(data.train_dataloader()) == 1
+    optimizer = pl_module.configure_optimizers()
+    limit = step_size_limit(linear if is_squared_error(pl_module.loss_fn) else None, optimizer, full_batch)
+    for key in ("stable_lr", "suggested_lr"):
+        if limit[key] is None:
+            absent[key] = (
+                "known only for plain SGD with one batch an epoch on the mean squared error of a net linear in its "
+                "parameters"
+            )
+    return absent
 
 
 def summarize(

@@ -1,7 +1,8 @@
 """A sweep file: the options every trial takes, the space of options to vary, how to search it and what to minimise.
 
 Everything in it is checked before any trial runs or anything is written, each mistake in one line: the space, the
-sampler, the pruner, the objective, the figure, and the trials' options themselves, tried at the ends of the space.
+sampler, the pruner, the figure, the storage, and the trials themselves, each built as it will run (its net, data
+and trainer) at the ends of the space: their options, the objective their `metrics.json` will have, one process.
 """
 
 from __future__ import annotations
@@ -10,21 +11,30 @@ import inspect
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+import yaml
+from lightning.pytorch.strategies import ParallelStrategy
+from optuna.exceptions import ExperimentalWarning
 
-from thermometer.cli import parse
-from thermometer.data import TemperatureDataModule
+from thermometer.cli.config_files import config_files
+from thermometer.cli.main import SUBCOMMANDS, build
 from thermometer.errors import UsageError
-from thermometer.report.summary import NUMBERS
+from thermometer.report.summary import NUMBERS, numbers_absent
 from thermometer.sweep.figure import draw
+from thermometer.sweep.storage import SeededByTrial, check_storage
 
 PATH_OPTIONS = ("--config", "--data.csv_path", "--data.predict_path")
 """The trials' options whose values are files: in a sweep file, relative to the file's own directory."""
+MAX_POINTS = 10_000
+"""The most values a range of the space gives, and the most points a grid has: more is a mistake, not a sweep."""
+SEED_MAX = 2**32 - 1
+"""numpy's, which Optuna's samplers draw with."""
 
 
 @dataclass
@@ -42,6 +52,8 @@ class Sweep:
         pruner: a class of `optuna.pruners` and its arguments, e.g. `{name: MedianPruner, n_warmup_steps: 100}`.
         figure: the objective against one option, a curve for each value of another: `{x, by[, labels, title]}`.
         storage: the study's database URL; `sqlite:///lightning_logs/<name>/optuna.db` when none is given.
+        seed: the sampler's seed: each trial draws with `seed` + its number, so that a worker alone draws the same
+            points every time, and workers sharing a study draw different ones.
     """
 
     name: str
@@ -53,6 +65,10 @@ class Sweep:
     pruner: dict[str, Any] | None = None
     figure: dict[str, Any] | None = None
     storage: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.args = self.args or []  # `args:` with nothing after it: none
 
     @property
     def grid(self) -> bool:
@@ -71,21 +87,39 @@ class Sweep:
     def total(self) -> int:
         """How many trials the sweep has: the grid's points, or the sampler's `trials`."""
         if self.grid:
-            return math.prod(map(len, self.points().values()))
+            points = math.prod(map(len, self.points().values()))
+            if points > MAX_POINTS:
+                raise UsageError(f"sweep space: a grid of {points} points; give at most {MAX_POINTS}.")
+            return points
         if self.trials is None:
             raise UsageError(f"sampler {self.sampler}: give the number of trials, e.g. 'trials: 20'.")
+        if self.trials < 1:
+            raise UsageError(f"trials: {self.trials}; give 1 or more, e.g. 'trials: 20'.")
         return self.trials
 
     def optuna_sampler(self) -> optuna.samplers.BaseSampler:
-        """Optuna's sampler of the trials' options, seeded."""
+        """Optuna's sampler of the trials' options, seeded by the trial (see `SeededByTrial`)."""
         if self.grid:
-            return optuna.samplers.GridSampler(self.points(), seed=0)
-        return optuna_class(optuna.samplers, self.sampler)(seed=0)
+            return optuna.samplers.GridSampler(self.points(), seed=self.seed)
+        kind = optuna_class(optuna.samplers, self.sampler, "sampler")
+
+        def sampler(seed: int) -> optuna.samplers.BaseSampler:
+            with warnings.catch_warnings():  # that a sampler is "experimental": Optuna's notice, not the user's
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                return kind(seed=seed)
+
+        try:
+            sampler(self.seed)
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"sampler {self.sampler}: {error}; give grid, or one such as TPESampler.") from None
+        if kind is optuna.samplers.QMCSampler:  # its points are drawn by trial number already
+            return sampler(self.seed)
+        return SeededByTrial(sampler, self.seed)
 
     def optuna_pruner(self) -> optuna.pruners.BasePruner:
         """Optuna's pruner, with the sweep file's arguments; none prunes (beyond divergence) by default."""
         settings = dict(self.pruner or {})
-        pruner = optuna_class(optuna.pruners, settings.pop("name", "NopPruner"))
+        pruner = optuna_class(optuna.pruners, settings.pop("name", "NopPruner"), "pruner")
         try:
             return pruner(**settings)
         except (TypeError, ValueError) as error:
@@ -105,9 +139,16 @@ class Sweep:
             raise UsageError(
                 "sweep space: empty; name at least one option to vary, e.g. model.optimizer.lr: [0.1, 0.01]."
             )
-        self.optuna_sampler()  # these three refuse a mistake in the sampler, the trials and the pruner
-        self.total()
+        if self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name:
+            raise UsageError(f"--name {self.name!r}: the name of a directory, e.g. learning_rate.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= SEED_MAX:
+            raise UsageError(f"seed: {self.seed}; give a whole number from 0 to {SEED_MAX}.")
+        if not self.grid:
+            optuna_class(optuna.samplers, self.sampler, "sampler")
+        self.total()  # these three refuse a mistake in the trials, the sampler and the pruner
+        self.optuna_sampler()
         self.optuna_pruner()
+        check_storage(self.url)
         if self.objective not in NUMBERS:
             raise UsageError(
                 f"objective {self.objective}: not a number of metrics.json; choose one of {', '.join(NUMBERS)}."
@@ -119,11 +160,14 @@ class Sweep:
         first = {option: ends[0] for option, ends in reached.items()}
         points = [first, *({**first, option: value} for option, ends in reached.items() for value in ends)]
         unique = {json.dumps(point): point for point in points}.values()
-        splits = [check_options([*self.args, *option_args(point)])["val_fraction"] for point in unique]
-        if self.objective == "val_loss" and not any(splits):
-            raise UsageError(
-                "objective val_loss: the trials hold out no validation rows; choose train_loss or best_loss."
-            )
+        for point in unique:
+            absent = check_trial([*self.args, *option_args(point)])
+            if self.objective in absent:
+                present = ", ".join(n for n in NUMBERS if n not in absent)
+                raise UsageError(
+                    f"objective {self.objective}: {absent[self.objective]}, at {' '.join(option_args(point))}; "
+                    f"metrics.json has {present}."
+                )
 
 
 def in_directory(args: list[str], directory: Path) -> list[str]:
@@ -153,11 +197,24 @@ def file_in(directory: Path, value: str) -> str:
 def values(option: str, spec: Any) -> list[Any]:
     """The grid's values of one option: a list as it is, or `{low, high, num, log}` as `num` points."""
     if isinstance(spec, list) and spec:
+        if not all(v is None or isinstance(v, bool | int | float | str) for v in spec):
+            raise UsageError(
+                f"sweep space {option}: {spec!r}; each value is a number, a word, true, false or null (a class by "
+                "its name, e.g. MLP)."
+            )
         return spec
-    if isinstance(spec, dict) and {"low", "high", "num"} <= spec.keys():
-        low, high, num = float(spec["low"]), float(spec["high"]), int(spec["num"])
-        if num < 1 or (spec.get("log") and min(low, high) <= 0):
-            raise UsageError(f"sweep space {option}: {spec!r}; num must be 1 or more, and a log range above 0.")
+    if (
+        isinstance(spec, dict)
+        and {"low", "high", "num"} <= spec.keys()
+        and spec.keys() <= {"low", "high", "num", "log"}
+    ):
+        low, high, num = spec["low"], spec["high"], spec["num"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
+            raise UsageError(f"sweep space {option}: {spec!r}; low and high are numbers.")
+        if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_POINTS:
+            raise UsageError(f"sweep space {option}: {spec!r}; num is a whole number from 1 to {MAX_POINTS}.")
+        if spec.get("log") and min(low, high) <= 0:
+            raise UsageError(f"sweep space {option}: {spec!r}; give a log range above 0.")
         points = np.geomspace(low, high, num) if spec.get("log") else np.linspace(low, high, num)
         return [float(f"{p:.6g}") for p in points]
     raise UsageError(f"sweep space {option}: {spec!r}; give a list of values or {{low, high, num[, log: true]}}.")
@@ -210,24 +267,57 @@ def option_args(params: dict[str, Any]) -> list[str]:
     return [arg for option, value in params.items() for arg in (f"--{option}", json.dumps(value).strip('"'))]
 
 
-def check_options(args: list[str]) -> dict[str, Any]:
-    """A mistake in the trials' options (a misspelt option, a wrong type) ends the sweep before its first trial.
+def check_trial(args: list[str]) -> dict[str, str]:
+    """A trial's run made as the trial will make it, without training: a mistake in its options ends the sweep first.
 
-    Returns the trials' data options, as the run would take them.
+    Returns the numbers its `metrics.json` will lack, and why (`numbers_absent`).
     """
+    check_args(args)
     try:
-        data = parse(args).data.as_dict()
-        # The readings too: a split the CSV cannot give (too few rows held out) is refused only once they are read.
-        TemperatureDataModule(**data).load()
+        cli = build(args)
     except UsageError as refused:
         raise UsageError(f"the trials' options: {refused}") from None
-    return data
+    trainer = cli.trainer
+    processes = trainer.num_devices * trainer.num_nodes
+    if processes > 1 or isinstance(trainer.strategy, ParallelStrategy):
+        kind = type(trainer.strategy).__name__.removesuffix("Strategy")
+        raise UsageError(
+            f"the trials' options run {kind} on {processes} process{'es' if processes > 1 else ''}; a sweep runs each "
+            "trial in one. To sweep on several GPUs or machines, start one worker on each, sharing one study: "
+            "CUDA_VISIBLE_DEVICES=<n> python scripts/sweep.py --config <file> --storage <url> (docs/sweeps.md)."
+        )
+    return numbers_absent(cli.model, cli.datamodule)
 
 
-def optuna_class(module: Any, name: str) -> Any:
+def check_args(args: list[str]) -> None:
+    """Refuse what a trial's options cannot hold: a subcommand but `fit`, help, or a checkpoint to resume from.
+
+    Every trial is a new run: `--ckpt_path` would put each one into that one run.
+    """
+    if args and args[0] in SUBCOMMANDS and args[0] != "fit":
+        raise UsageError(f"the trials' options: {args[0]}: a trial trains (fit); leave the subcommand out.")
+    asked = next((a for a in args if a in ("-h", "--help") or a.startswith("--print_config")), None)
+    if asked:
+        raise UsageError(f"the trials' options: {asked}: a trial trains; python scripts/train.py --help lists them.")
+    resumed = any(a == "--ckpt_path" or a.startswith("--ckpt_path=") for a in args)
+    for path in config_files(args):
+        try:
+            options = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):  # the trial's own checks say what is wrong with the file
+            continue
+        resumed = resumed or (isinstance(options, dict) and "ckpt_path" in options)
+    if resumed:
+        raise UsageError(
+            "the trials' options: --ckpt_path: every trial would continue that one run, and a trial is a new run; "
+            "leave it out (a stopped sweep resumes by its own command)."
+        )
+
+
+def optuna_class(module: Any, name: Any, setting: str) -> Any:
     """`optuna.samplers.TPESampler` from its name, or one line saying what the name could be."""
-    if not isinstance(getattr(module, name, None), type):
-        raise UsageError(f"{name}: not a class of {module.__name__}, e.g. {', '.join(module.__all__[:3])}.")
+    if not isinstance(name, str) or not isinstance(getattr(module, name, None), type):
+        examples = ", ".join(module.__all__[:3])
+        raise UsageError(f"{setting} {name}: not a class of {module.__name__}, e.g. {examples}.")
     return getattr(module, name)
 
 
@@ -238,5 +328,10 @@ def check_figure(figure: dict[str, Any], space: dict[str, Any]) -> None:
     except TypeError as error:
         raise UsageError(f"figure: {error}; it takes x, by, labels and title.") from None
     for key in ("x", "by"):
-        if figure[key] not in space:
+        if not isinstance(figure[key], str) or figure[key] not in space:
             raise UsageError(f"figure: {key} is {figure[key]!r}, not an option of the sweep's space: {list(space)}.")
+    labels, title = figure.get("labels") or {}, figure.get("title")
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise UsageError(f"figure: labels is {labels!r}; give each value of by its label, e.g. {{none: raw t_u}}.")
+    if title is not None and not isinstance(title, str):
+        raise UsageError(f"figure: title is {title!r}; give a line of text.")

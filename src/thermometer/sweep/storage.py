@@ -9,13 +9,17 @@ from __future__ import annotations
 import fcntl
 import itertools
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import ExperimentalWarning
+from optuna.samplers import BaseSampler
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from thermometer.errors import UsageError
@@ -40,15 +44,43 @@ def open_study(
 
 def storage_for(url: str) -> RDBStorage:
     """The study's database, with heartbeats: a trial of a killed worker is failed after 3 silent beats and retried."""
-    if not url.startswith("sqlite:///"):
+    database = sqlite_file(url)
+    if database is None:
         return heartbeat_storage(url)
-    database = Path(url.removeprefix("sqlite:///"))
     database.parent.mkdir(parents=True, exist_ok=True)
     # Workers started at the same moment would each create the tables (Optuna does not guard that step): one at a
     # time, and the next finds them made.
     with open(f"{database}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return heartbeat_storage(url)
+
+
+def check_storage(url: str) -> None:
+    """Refuse, before anything is written, a database URL that cannot be opened: its form, its driver, a file.
+
+    Nothing connects here: a server that cannot be reached is said when the study opens.
+    """
+    example = "e.g. sqlite:///lightning_logs/<name>/optuna.db"
+    try:
+        engine = sqlalchemy.create_engine(url)  # reads the URL and loads its driver
+    except (SQLAlchemyError, ImportError, ValueError, TypeError) as error:
+        raise UsageError(f"--storage {url}: {str(error).splitlines()[0]}; {example}.") from None
+    engine.dispose()
+    path = sqlite_file(url)
+    if path is None:
+        return
+    if path.is_dir() or any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise UsageError(f"--storage {url}: {path} is a directory or under a file; name a file, {example}.")
+    if path.is_file() and path.stat().st_size and not path.read_bytes()[:16] == b"SQLite format 3\x00":
+        raise UsageError(f"--storage {url}: {path} is not a SQLite database; name another file, {example}.")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The SQLite file of a database URL; None for another database, or one in memory."""
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def heartbeat_storage(url: str) -> RDBStorage:
@@ -112,3 +144,42 @@ class GridTaken:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting and self.left(study) == 0:
             study.stop()
+
+
+class SeededByTrial(BaseSampler):
+    """A sampler made afresh for each trial, seeded by `seed` + the trial's number.
+
+    Workers started with one seed would each draw the same sequence of points, the same point at the same moment.
+    A trial's number is its own in the study (the database gives it out), so each trial draws differently, and a
+    worker alone draws the same points every time.
+
+    Args:
+        make: the sampler with a given seed, e.g. `lambda seed: TPESampler(seed=seed)`.
+        seed: the sweep's seed.
+    """
+
+    def __init__(self, make: Callable[[int], BaseSampler], seed: int) -> None:
+        self.make, self.seed = make, seed
+        self.sampler = make(seed)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.sampler = self.make((self.seed + trial.number) % 2**32)  # numpy takes seeds below 2**32
+        self.sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self.sampler.after_trial(study, trial, state, values)

@@ -106,6 +106,22 @@ class BetweenTrials:
             study.stop()
 
 
+class HeardBefore(L.Callback):
+    """A signal the sweep heard as the trial started, before its run listened, given to the run at its first epoch.
+
+    The run then stops at that epoch's end, as for any Ctrl-C or SIGTERM, and the sweep with it.
+    """
+
+    def __init__(self, signals: BetweenTrials) -> None:
+        self.signals = signals
+        self.given = False
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.signals.signum is not None and not self.given:  # the run's own handler takes it now
+            self.given = True
+            signal.raise_signal(self.signals.signum)
+
+
 @contextlib.contextmanager
 def captured() -> Iterator[io.StringIO]:
     """A trial's console (its summary), kept for when it fails: the sweep prints one line a trial."""
@@ -138,12 +154,14 @@ class Objective:
         self.signals = signals
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.signals.check()  # heard as the trial was made: it runs again when the sweep resumes
         params = self.sweep.suggest(trial)
         pruning = Pruning(trial)
         status = 0
         with captured() as console:
             try:
-                cli = train([*self.sweep.args, *option_args(params)], name=self.sweep.name, callbacks=[pruning])
+                callbacks = [pruning, HeardBefore(self.signals)]
+                cli = train([*self.sweep.args, *option_args(params)], name=self.sweep.name, callbacks=callbacks)
                 # A signal after the run's last epoch leaves that run finished; the sweep still stops after it.
                 heard = next(c.signal for c in cli.trainer.callbacks if isinstance(c, GracefulStop))
                 self.signals.signum = self.signals.signum or heard
@@ -161,6 +179,7 @@ class Objective:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         value = metrics.get(objective)
         trial.set_user_attr("run", str(run_dir))
+        trial.set_user_attr("args", [*self.sweep.args, *option_args(params)])  # the command that repeats it
         trial.set_user_attr("stop_reason", metrics["stop_reason"])
         trial.set_user_attr("stable_lr", metrics.get("stable_lr"))
         trial.set_user_attr("diverged", metrics["diverged"] is not None)
