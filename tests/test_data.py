@@ -1,3 +1,5 @@
+"""The CSV, the seeded split and the batches: what the data module reads, holds out and hands to the loops."""
+
 import builtins
 import io
 import os
