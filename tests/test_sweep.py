@@ -399,7 +399,7 @@ def test_the_learning_rate_sweep_config_runs_with_its_figure(tmp_path, monkeypat
     assert accumulator.Tags()["images"] == ["views/sweep"]  # after train/ and val/, which TensorBoard opens
 
 
-def test_a_value_refused_in_a_later_trial_stops_the_sweep_and_its_point_runs_once_fixed(tmp_path, monkeypatch, capsys):
+def test_a_value_every_run_refuses_stops_the_sweep_before_any_trial_and_runs_once_fixed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     path = sweep_file(tmp_path, {"model.optimizer.lr": [0.1, 0.2]}, objective="train_loss")
     path.write_text(path.read_text().replace("'40'", "'-40'"))  # refused by every run, though it parses
@@ -407,6 +407,7 @@ def test_a_value_refused_in_a_later_trial_stops_the_sweep_and_its_point_runs_onc
         sweep(["--config", str(path)])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "lightning_logs").exists() and not list(tmp_path.rglob("*.db"))  # no trial ran
     path.write_text(path.read_text().replace("'-40'", "'40'"))
     sweep(["--config", str(path)])
     assert sorted(t.params["model.optimizer.lr"] for t in finished(tmp_path)) == [0.1, 0.2]
