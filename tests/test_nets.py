@@ -10,6 +10,7 @@ from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
 from thermometer import linear as linear_module
 from thermometer.errors import UsageError
 from thermometer.linear import best_line, least_squares, line, linear_fit, mean_squared_error, trained_parameters
+from thermometer.net_checks import check_net
 from thermometer.nets import MLP, Line, Polynomial
 from thermometer.system import Normalize, Thermometer
 
@@ -163,9 +164,9 @@ class TwoOutputs(nn.Module):
 
 def test_a_net_of_the_wrong_shape_is_refused_in_one_message():
     with pytest.raises(UsageError, match=r"TwoOutputs: returns \(3, 2\) for 3 rows; a net must return \(batch,\)"):
-        system(TwoOutputs()).check_net(1)
+        check_net(system(TwoOutputs()), 1)
     with pytest.raises(UsageError, match=r"its forward fails on a \(3, 2\) batch"):
-        system(MLP(n_inputs=1)).check_net(2)
+        check_net(system(MLP(n_inputs=1)), 2)
 
 
 def test_least_squares_of_millions_of_rows_by_chunks_equals_one_solve(monkeypatch):

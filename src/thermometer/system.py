@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import math
 import random
 import warnings
-from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -17,8 +15,8 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torchmetrics import MeanAbsoluteError, Metric, MetricCollection, R2Score
 
-from thermometer.errors import UsageError
 from thermometer.gradients import Gradient, analytic, finite_difference
+from thermometer.net_checks import check_net
 
 Normalization = Literal["none", "scale", "standardize"]
 MEAN_SQUARED_ERROR = lazy_instance(nn.MSELoss)
@@ -125,100 +123,8 @@ class Thermometer(L.LightningModule):
         # in the readings' type, whatever floating-point type the net computes in (bfloat16 has no numpy).
         return self.net(self.normalize(t_u)).reshape(len(t_u)).to(t_u.dtype)
 
-    def check_net(self, n_inputs: int, rows: Iterable[int] = (3, 1, 2), training_rows: Iterable[int] = ()) -> None:
-        """Refuse, in one message, a net that does not take `(batch, n_inputs)` or return one prediction a row.
-
-        Its forward is tried on a batch of each of `rows` rows in eval mode, and of each of `training_rows` (the
-        sizes of the run's training batches) in training mode, on a copy: the net and the run's random numbers stay
-        as they were. A prediction is a real floating-point number: not an integer, a boolean or a complex number.
-        """
-        name = f"--model.net {type(self.net).__name__}"
-        copied = copy.deepcopy(self.net) if training_rows else None  # BatchNorm's statistics move in training mode
-        tries = [(n, self.net) for n in dict.fromkeys(rows)] + [(n, copied) for n in dict.fromkeys(training_rows)]
-        for n, net in tries:
-            mode = "in training mode " if net is copied else ""
-            size = ", a size this run trains on (--data.batch_size)" if net is copied else ""
-            try:
-                t_p = look(net, self.normalize(torch.zeros(n, n_inputs)), training=net is copied)
-            except Exception as error:  # whatever the user's forward raises
-                batch = f"({n}, {n_inputs}) batch of readings{size}"
-                raise UsageError(f"{name}: its forward fails {mode}on a {batch}: {said(error)}") from None
-            if not isinstance(t_p, torch.Tensor) or t_p.numel() != n:
-                shape = tuple(t_p.shape) if isinstance(t_p, torch.Tensor) else type(t_p).__name__
-                rows_ = "row" if n == 1 else "rows"
-                raise UsageError(
-                    f"{name}: returns {shape} {mode}for {n} {rows_}; a net must return (batch,) or (batch, 1)."
-                )
-            if not t_p.is_floating_point():
-                dtype = str(t_p.dtype).removeprefix("torch.")
-                raise UsageError(f"{name}: returns {dtype} predictions; a net must return real floating-point numbers.")
-        if not any(p.requires_grad for p in self.net.parameters()):
-            raise UsageError(f"{name}: it has no parameters to learn; give a net with weights, e.g. --model.net MLP.")
-        if not all(torch.isfinite(p).all() for p in self.net.parameters()):
-            raise UsageError(f"{name}: its initial weights are not all finite numbers; float32 holds up to ±3.4e38.")
-        if self.gradient == "analytic" and not derivable(self.net, self.loss_fn):
-            loss = type(self.loss_fn).__name__
-            raise UsageError(
-                f"--model.gradient analytic: derived by hand for nets linear in their parameters (Line, Polynomial: "
-                f"a features(x) method) with MSELoss or L1Loss, not {type(self.net).__name__} with {loss}; use "
-                "autograd or finite_difference."
-            )
-
-    def check_start(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> None:
-        """Refuse, in one message, a start that no learning rate can help: readings, predictions or loss not finite.
-
-        On a new run's training rows, in its batches, before its first step, with the net in eval mode: what is not
-        a finite number then is the scale's, the net's or the loss's doing, not the optimizer's.
-        """
-        normalize = copy.deepcopy(self.normalize)
-        normalize.fit(inputs)
-        for start in range(0, len(targets), batch_size):
-            t_un = normalize(inputs[start : start + batch_size])
-            try:
-                t_p = look(self.net, t_un).reshape(len(t_un))
-            except Exception as error:  # whatever the user's forward raises
-                name = type(self.net).__name__
-                raise UsageError(f"--model.net {name}: its forward fails on the training rows: {said(error)}") from None
-            try:
-                with torch.no_grad():
-                    loss = self.loss_fn(t_p, targets[start : start + batch_size])
-            except Exception as error:  # whatever a user's loss raises
-                name = type(self.loss_fn).__name__
-                raise UsageError(f"--model.loss {name}: fails on the net's predictions: {said(error)}") from None
-            for what, value in (("readings", t_un), ("predictions", t_p), ("loss", loss)):
-                if not torch.isfinite(value).all():
-                    raise UsageError(self.not_finite(what, "nan" if value.isnan().any() else "inf", inputs, t_p))
-
-    def not_finite(self, what: str, number: str, inputs: torch.Tensor, t_p: torch.Tensor) -> str:
-        """Why the readings as normalised, the net's first predictions `t_p` or their loss are not finite numbers."""
-        how = self.normalize.how
-        if how == "scale":
-            scale = self.normalize.scale[0].item()
-            reach = (inputs.double() * scale).abs().max().item()
-            if what == "readings" or reach > 10:
-                happens = {
-                    "readings": "overflow float32 (±3.4e38)",
-                    "predictions": f"the net's predictions are {number}",
-                }
-                better = 10 ** math.floor(math.log10(1 / inputs.abs().max().item()))
-                return (
-                    f"--model.scale {scale:g} takes the readings to {reach:.3g}, where "
-                    f"{happens.get(what, f'the loss is {number}')} before any step: give a scale that brings them "
-                    f"near 1, e.g. --model.scale {better:g}."
-                )
-        if what == "predictions":
-            return (
-                f"--model.net {type(self.net).__name__}: its predictions on the training rows are {number} before any "
-                "step, so no learning rate can help: look at its forward and its initial weights."
-            )
-        raw = ": they are raw readings; normalise them (--model.normalize standardize)" if how == "none" else ""
-        return (
-            f"--model.loss {type(self.loss_fn).__name__}: {number} for the net's first predictions, before any step "
-            f"(up to {t_p.abs().max().item():.3g}){raw}."
-        )
-
     def setup(self, stage: str) -> None:
-        self.check_net(self.normalize.center.numel())
+        check_net(self, self.normalize.center.numel())
         if stage == "fit":
             self.normalize.fit(self.trainer.datamodule.train_inputs)
 
@@ -318,32 +224,6 @@ class Thermometer(L.LightningModule):
         for optimizer in self.trainer.optimizers:
             for group, wanted in zip(optimizer.param_groups, configured.param_groups, strict=True):
                 group.update({key: value for key, value in wanted.items() if key != "params"})
-
-
-def look(net: nn.Module, t_un: torch.Tensor, training: bool = False) -> Any:
-    """`net(t_un)` as a look, not a step: in eval mode (or training mode) and without gradients.
-
-    The net's mode and the random numbers a run draws are put back as they were.
-    """
-    mode = net.training
-    net.train(training)
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            return net(t_un)
-    finally:
-        net.train(mode)
-
-
-def said(error: Exception) -> str:
-    """An error's first line, for a message of one line."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def derivable(net: nn.Module, loss: nn.Module) -> bool:
-    """Whether the chapter's hand derivation applies: a net linear in its parameters; squared or absolute error."""
-    linear = callable(getattr(net, "features", None)) and {n for n, _ in net.named_parameters()} == {"weight", "bias"}
-    return linear and type(loss) in (nn.MSELoss, nn.L1Loss) and loss.reduction == "mean"
 
 
 def holds_modules(value: object) -> bool:

@@ -28,6 +28,7 @@ from thermometer.data import TemperatureDataModule
 from thermometer.data.batches import batch_sizes
 from thermometer.errors import UsageError
 from thermometer.linear import CHUNK_ROWS
+from thermometer.net_checks import check_net, check_start
 from thermometer.report.console import shown
 from thermometer.report.figures import Figures
 from thermometer.report.pipeline import Report
@@ -219,7 +220,7 @@ class ThermometerCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self.config_init[self.subcommand]
-        self.model.check_net(len(self.datamodule.input_columns))  # before any run directory exists
+        check_net(self.model, len(self.datamodule.input_columns))  # before any run directory exists
         checks.check_optimizer(
             self.model.optimizer, self.config[self.subcommand].model.optimizer, self.model.parameters()
         )
@@ -270,15 +271,15 @@ class ThermometerCLI(LightningCLI):
         """The net on every batch size this command takes, and a new run's start, before anything is written."""
         data, n_inputs = self.datamodule, len(self.datamodule.input_columns)
         if self.subcommand == "predict":
-            self.model.check_net(n_inputs, batch_sizes(len(data.predict_frame), data.batch_size))
+            check_net(self.model, n_inputs, batch_sizes(len(data.predict_frame), data.batch_size))
             return
         training = batch_sizes(data.n_train, data.batch_size) if self.subcommand == "fit" else set()
         looked = batch_sizes(len(data.val_targets), data.batch_size)
         if self.subcommand == "fit":  # the summary looks at every row, a chunk at a time
             looked |= batch_sizes(data.n_train, CHUNK_ROWS) | batch_sizes(len(data.val_targets), CHUNK_ROWS)
-        self.model.check_net(n_inputs, looked | training, training)
+        check_net(self.model, n_inputs, looked | training, training)
         if self.subcommand == "fit" and not self.config.fit.get("ckpt_path"):
-            self.model.check_start(data.train_inputs, data.train_targets, data.batch_size or data.n_train)
+            check_start(self.model, data.train_inputs, data.train_targets, data.batch_size or data.n_train)
 
 
 def imported(class_path: str) -> Any:
