@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def _script(entry: str, argv: list[str], cwd: str, out: str, err: str) -> None:
     for fd, path in ((1, out), (2, err)):
         os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a script (the server ignores Ctrl-C)
+    Path(out).with_name("ready").touch()  # from here on, the process is the script: a signal reaches it
     sys.argv = argv
     module, function = entry.split(":")
     getattr(importlib.import_module(module), function)()
@@ -129,6 +131,10 @@ class Script:
         self.process = SERVER.Process(target=_script, args=(entry, argv, str(cwd), str(self.out), str(self.err)))
         self.process.start()
         self.pid = self.process.pid
+        # Signals are sent to the script, not to the fork still becoming it (under load that takes a while).
+        deadline = time.monotonic() + 120
+        while not (console / "ready").exists() and self.process.exitcode is None and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     @property
     def returncode(self) -> int | None:
