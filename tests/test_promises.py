@@ -100,12 +100,18 @@ option_values = st.one_of(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(option_values)
-def test_any_option_value_trains_or_is_refused_in_one_message(tmp_path, monkeypatch, capsys, option):
+def a_new_example_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory of its own for each Hypothesis example (they share one `tmp_path`), made the working directory."""
     directory = Path(tempfile.mkdtemp(dir=tmp_path))
     monkeypatch.chdir(directory)
     monkeypatch.setattr(sys, "argv", ["train.py"])
+    return directory
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(option_values)
+def test_any_option_value_trains_or_is_refused_in_one_message(tmp_path, monkeypatch, capsys, option):
+    directory = a_new_example_directory(tmp_path, monkeypatch)
     try:
         main([*option, "--trainer.max_epochs", "2", "--trainer.enable_progress_bar=false"])
     except SystemExit as stopped:
@@ -179,9 +185,7 @@ nets = st.fixed_dictionaries(
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(nets)
 def test_any_users_net_trains_and_reports_or_is_refused_in_one_line(tmp_path, monkeypatch, capsys, net):
-    directory = Path(tempfile.mkdtemp(dir=tmp_path))
-    monkeypatch.chdir(directory)
-    monkeypatch.setattr(sys, "argv", ["train.py"])
+    directory = a_new_example_directory(tmp_path, monkeypatch)
     args = [f"--model.net.{key}={value}" for key, value in net.items() if key != "batch_size"]
     args += ["--data.batch_size", str(net["batch_size"])] if net["batch_size"] else []
     one_a_row = net["dtype"] in REAL and net["shape"] in ONE_A_ROW and net["finite"]
