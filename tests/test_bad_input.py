@@ -91,6 +91,10 @@ CASES = {
         ["--model.net", "Polynomial", "--model.net.degree", "1.5"],
         "--model.net.degree 1.5: expected a whole number.",
     ),
+    "a metric class twice": (
+        ["--model.metrics", "[MeanSquaredError, {class_path: MeanSquaredError, init_args: {squared: false}}]"],
+        "--model.metrics: MeanSquaredError twice; each metric is logged by its class's name",
+    ),
     # The net.
     "net unknown": (["--model.net", "my_nets.Wide"], "--model.net my_nets.Wide: cannot be imported (No module named"),
     "net class unknown": (

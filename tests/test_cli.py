@@ -10,7 +10,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from tests.book import BOOK_TRAIN_ROWS, T_U
+from tests.book import BOOK_TRAIN_ROWS, BOOK_VAL_ROWS, T_C, T_U
 from tests.conftest import Run
 from thermometer.cli import main
 from thermometer.report.summary import NUMBERS
@@ -45,6 +45,12 @@ def test_default_run_reaches_the_closed_form_optimum_and_stops_early(default_run
     assert m["stop_reason"].startswith("early stopping: val/loss improved by less than")
     assert m["monitor"] == "val/loss"
     assert m["best_loss"] == pytest.approx(m["val_loss"], rel=1e-5)
+    # The default metrics of the learned line on each side of the book's split: mean absolute error and R².
+    for rows, stage in ((BOOK_TRAIN_ROWS, "train"), (BOOK_VAL_ROWS, "val")):
+        t_p, t_c = m["weight"][0] * T_U[rows].double() + m["bias"], T_C[rows].double()
+        assert m[f"{stage}/MeanAbsoluteError"] == pytest.approx((t_p - t_c).abs().mean().item(), rel=1e-9)
+        r2 = 1 - ((t_p - t_c) ** 2).sum() / ((t_c - t_c.mean()) ** 2).sum()
+        assert m[f"{stage}/R2Score"] == pytest.approx(r2.item(), rel=1e-9)
 
 
 def test_run_directory_holds_config_hparams_and_two_checkpoints(default_run):
@@ -178,7 +184,9 @@ def test_an_option_set_from_another_says_which(option, source, tmp_path, monkeyp
         main([f"--{option}", "3"])
     assert exit_.value.code == 2
     said = capsys.readouterr().err.splitlines()[0]
-    assert said.startswith(f"error: --{option} is set from --{source}") and said.endswith("leave it out.")
+    assert said.startswith(f"error: --{option} is set from --{source}") and "leave it out" in said
+    if option.endswith("monitor"):  # and how to watch a metric: a callback of one's own
+        assert said.endswith("--trainer.callbacks.monitor val/<Metric>.")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -29,9 +29,12 @@ def test_your_loss_and_metric_are_what_the_run_minimises_logs_and_reports(cli):
     assert m["loss"] == "torch.nn.modules.loss.L1Loss"
     # metrics.json's losses are the mean absolute error of the run's own line on the book's split.
     [weight], bias = m["weight"], m["bias"]
-    for rows, key in ((BOOK_TRAIN_ROWS, "train_loss"), (BOOK_VAL_ROWS, "val_loss")):
-        t_p = weight * T_U[rows].double() + bias
-        assert m[key] == pytest.approx((t_p - T_C[rows].double()).abs().mean().item(), rel=1e-5)
+    for rows, stage in ((BOOK_TRAIN_ROWS, "train"), (BOOK_VAL_ROWS, "val")):
+        t_p, t_c = weight * T_U[rows].double() + bias, T_C[rows].double()
+        assert m[f"{stage}_loss"] == pytest.approx((t_p - t_c).abs().mean().item(), rel=1e-5)
+        # and the metric's value is its own, for the same line (a sweep may minimise it)
+        mape = ((t_p - t_c).abs() / t_c.abs()).mean().item()
+        assert m[f"{stage}/MeanAbsolutePercentageError"] == pytest.approx(mape, rel=1e-5)
     # Section 5.3: the absolute error's line is a median line; the least-absolute-deviation line of these nine
     # readings passes through readings 5 and 7 at 1.525830 (reference.md). Adam at 0.05 comes within 1 %.
     assert 1.525830 <= m["train_loss"] <= 1.01 * 1.525830
@@ -150,3 +153,11 @@ def test_a_run_on_a_relative_csv_resumes_from_another_directory(cli, tmp_path, m
     assert not (elsewhere / "lightning_logs").exists()  # in the run's own directory
     # An MLP is no line: the best line is its baseline, which it may beat.
     assert re.search(r"\(best line [\d.e+-]+, [\d.e+-]+ (below|above) it\)", capsys.readouterr().out)
+
+
+def test_a_callback_of_your_own_may_watch_your_metric_and_the_summary_says_it_stopped_the_run(cli):
+    metric = "val/MeanAbsolutePercentageError"
+    args = ["--model.metrics", "[MeanAbsolutePercentageError]", "--trainer.callbacks+=EarlyStopping"]
+    m = cli(*args, "--trainer.callbacks.monitor", metric, "--trainer.callbacks.patience", "3").metrics
+    assert m["stop_reason"] == f"early stopping: {metric} did not improve in 3 epochs"
+    assert m[metric] > 0 and m["monitor"] == "val/loss"  # the run's own early stopping and best.ckpt watch the loss

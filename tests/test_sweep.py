@@ -45,7 +45,9 @@ def finished(directory: Path) -> list[optuna.trial.FrozenTrial]:
 
 def test_a_sweep_of_a_few_trials_leaves_ordinary_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    sweep(["--config", str(sweep_file(tmp_path, {"model.optimizer.lr": [0.05, 0.2]}, objective="train_loss"))])
+    # The objective may be any number of metrics.json: a metric's too.
+    objective = "val/MeanAbsoluteError"
+    sweep(["--config", str(sweep_file(tmp_path, {"model.optimizer.lr": [0.05, 0.2]}, objective=objective))])
     trials = finished(tmp_path)
     assert sorted(t.params["model.optimizer.lr"] for t in trials) == [0.05, 0.2]
     printed = capsys.readouterr().out
@@ -53,7 +55,7 @@ def test_a_sweep_of_a_few_trials_leaves_ordinary_runs(tmp_path, monkeypatch, cap
         run = Path(trial.user_attrs["run"])
         assert run.parent == Path("lightning_logs/lrs") and f"({run})" in printed
         metrics = json.loads((run / "metrics.json").read_text())
-        assert trial.value == metrics["train_loss"] and metrics["epochs"] == 40
+        assert trial.value == metrics[objective] and metrics["epochs"] == 40
         config = yaml.safe_load((run / "config.yaml").read_text())
         assert config["model"]["optimizer"]["init_args"]["lr"] == trial.params["model.optimizer.lr"]
         # What TensorBoard's HParams tab compares: each run's session with its choices.
@@ -70,8 +72,8 @@ def test_a_sweep_of_a_few_trials_leaves_ordinary_runs(tmp_path, monkeypatch, cap
         assert repeat["train_loss"] == metrics["train_loss"]
     # The best trial, named at the end with the command that repeats it from here.
     best = min(trials, key=lambda t: t.value)
-    assert f"Best trial:   {best.number}, train_loss {best.value:.6g}, run {best.user_attrs['run']}\n" in printed
-    assert repeated(printed) == best.value
+    assert f"Best trial:   {best.number}, {objective} {best.value:.6g}, run {best.user_attrs['run']}\n" in printed
+    assert repeated(printed, objective) == best.value
 
 
 def repeated(printed: str, objective: str = "train_loss") -> float:
@@ -245,6 +247,15 @@ def test_two_workers_of_a_sampler_draw_different_points_and_one_worker_the_same_
         ({"space": {"model.optimizer.lr": [0.1]}, "figure": {"x": "lr", "by": "model.optimizer.lr"}}, "x is 'lr'"),
         ({"space": {"model.optimizer.lr": [0.1]}, "storage": "foo://x"}, "--storage foo://x: Can't load plugin"),
         ({"space": {"model.optimizer.lr": [0.1]}, "objective": "foo"}, "objective foo: not a number of metrics.json"),
+        (  # a metric the trials do not log
+            {"space": {"model.optimizer.lr": [0.1]}, "objective": "val/MeanSquaredError"},
+            "objective val/MeanSquaredError: metrics.json has no number by that name, at --model.optimizer.lr 0.1; "
+            "metrics.json has train_loss, val_loss",
+        ),
+        (
+            {"args": ["--data.val_fraction", "0"], "space": {"model.optimizer.lr": [0.1]}, "objective": "val/R2Score"},
+            "objective val/R2Score: the trials hold out no validation rows",
+        ),
         (
             {"args": ["--data.val_fraction", "0"], "space": {"model.optimizer.lr": [0.1]}, "objective": "val_loss"},
             "objective val_loss: the trials hold out no validation rows",

@@ -31,6 +31,13 @@ def check(config: Any, subcommand: str) -> None:
         raise UsageError("--model.optimizer.lr null: a learning rate is a positive number, e.g. 0.01.")
     if isinstance(lr, int | float) and not lr > 0:
         raise UsageError(f"--model.optimizer.lr is {lr:g}; a learning rate must be positive, e.g. 0.01.")
+    metrics = config.model.get("metrics") or []
+    names = [m.class_path.rsplit(".", 1)[-1] for m in metrics if isinstance(m, Namespace) and "class_path" in m]
+    if twice := next((name for name in names if names.count(name) > 1), None):
+        raise UsageError(
+            f"--model.metrics: {twice} twice; each metric is logged by its class's name (val/{twice}), so give a "
+            "class once."
+        )
     if config.early_stopping.patience < 0:
         raise UsageError(
             f"--early_stopping.patience is {config.early_stopping.patience}; it counts epochs without "

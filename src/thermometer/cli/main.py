@@ -262,7 +262,7 @@ class ThermometerCLI(LightningCLI):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO(config.checkpoint.write_every)]
         last = next(c for c in self.trainer_defaults["callbacks"] if isinstance(c, LastCheckpoint))
         last.write_every = config.checkpoint.write_every
-        parts = RunParts(config.early_stopping, config.checkpoint, last, self.stop, self.stoppers)
+        parts = RunParts(config.early_stopping, config.checkpoint, last, self.stop, [*self.stoppers, *user_callbacks])
         self.report = Report(config.figures, parts, resume.resume_options(self.given_args), self.program)
         kwargs["callbacks"] = [*user_callbacks, self.stop, self.report]
         return super().instantiate_trainer(**kwargs)

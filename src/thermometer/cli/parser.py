@@ -55,13 +55,17 @@ LINKED = {
     "model.n_inputs": "--data.input_columns: one input a column",
 }
 """Options set from others (`link_arguments`), and what sets them."""
+WATCHING = {"checkpoint.monitor": "ModelCheckpoint", "early_stopping.monitor": "EarlyStopping"}
+"""The run's own callbacks watch its loss; a callback of the user's may watch a metric."""
 
 
 def plain(message: str) -> str:
     """A rejected value in jsonargparse's message, as one line; other messages as they are."""
     linked = re.search(r'(?:--> |Linked ")([\w.]+)', message)
     if linked and linked[1] in LINKED:
-        return f"--{linked[1]} is set from {LINKED[linked[1]]}: leave it out."
+        own = WATCHING.get(linked[1])
+        watch = f"; to watch a metric, add one: --trainer.callbacks+={own} --trainer.callbacks.monitor val/<Metric>"
+        return f"--{linked[1]} is set from {LINKED[linked[1]]}: leave it out{watch if own else ''}."
     keys = re.findall(r'Parser key "([^"]+)"', message)
     if not keys:
         return message.strip()

@@ -35,6 +35,9 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     lines.append(f"Train loss:   {summary['train_loss']:.6g}   ({what} {reference['train_loss']:.6g}, {gap})")
     if summary["val_loss"] is not None:
         lines.append(f"Val loss:     {summary['val_loss']:.6g}   ({what}'s {reference['val_loss']:.6g})")
+    for stage in ("train", "val"):
+        if measured := [f"{k.split('/', 1)[1]} {v:.4g}" for k, v in summary.items() if k.startswith(f"{stage}/")]:
+            lines.append(f"{stage.capitalize() + ' metrics:':<15}{', '.join(measured)}")
     if not optimum or optimum["equation"] != line["equation"]:
         val = f", val {line['val_loss']:.6g}" if line["val_loss"] is not None else ""
         lines.append(f"Best line:    train {line['train_loss']:.6g}{val}   ({line['equation']}, least squares)")

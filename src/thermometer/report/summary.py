@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +49,22 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def stop_reason(trainer: L.Trainer, stopping: EarlyStopping, because: str | None = None) -> str:
-    """Why `fit` ended, in words (divergence and signals aside); `because`, a callback's own reason (a sweep's)."""
+def stop_reason(trainer: L.Trainer, stopping: Sequence[EarlyStopping], because: str | None = None) -> str:
+    """Why `fit` ended, in words (divergence and signals aside).
+
+    Args:
+        trainer: the trainer that ran `fit`.
+        stopping: the run's early stopping, then any of the user's own (`--trainer.callbacks+=EarlyStopping`).
+        because: a callback's own reason (a sweep's pruning).
+    """
     if because:
         return because
-    if stopping.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
-        change = f"improved by less than {abs(stopping.min_delta):g}" if stopping.min_delta else "did not improve"
-        return f"early stopping: {stopping.monitor} {change} in {stopping.patience} epochs"
-    if stopping.stopping_reason_message:
-        return f"early stopping: {stopping.stopping_reason_message}"
+    for callback in stopping:
+        if callback.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
+            change = f"improved by less than {abs(callback.min_delta):g}" if callback.min_delta else "did not improve"
+            return f"early stopping: {callback.monitor} {change} in {callback.patience} epochs"
+        if callback.stopping_reason_message:
+            return f"early stopping: {callback.stopping_reason_message}"
     if 0 <= trainer.max_steps <= trainer.global_step:
         return f"max_steps={trainer.max_steps} reached"
     if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:  # -1: no limit
@@ -246,7 +253,8 @@ def summarize(
     if not (diverged or signal or overfitting):
         optimum_loss = (linear_part.get("optimum") or {}).get("train_loss")
         not_converged = diagnosis.not_converged(history.train, losses["train_loss"], optimum_loss, baseline)
-    stopped = f"diverged: {diverged.split(' (')[0]}" if diverged else stop_reason(trainer, run.stopping, run.because())
+    stopped = stop_reason(trainer, run.early_stopping(), run.because())
+    stopped = f"diverged: {diverged.split(' (')[0]}" if diverged else stopped
     if signal and not diverged:
         stopped = f"interrupted by {signal.name}"
     how = {"optimizer": type(optimizer).__name__, "lr": lr, "normalize": pl_module.normalize.how}
@@ -262,6 +270,7 @@ def summarize(
         "weight": linear_part.get("weight"),
         "bias": linear_part.get("bias"),
         **losses,
+        **final_metrics(pl_module, rows),
         "trained": linear_part.get("trained"),
         "last_epoch": {name: curve[max(curve)] for name, curve in history.losses.items() if curve},
         "closed_form": {  # the best straight line in the raw readings: every net's baseline, in the run's loss
@@ -299,6 +308,39 @@ def summarize(
         "last_checkpoint": str(shown(run.last.last_model_path)),
         "hparams": choices({**pl_module.hparams, **data.hparams}),
     }
+
+
+def final_metrics(pl_module: Any, rows: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    """Each metric of the trained net on each stage's rows, `{"train/MeanAbsoluteError": ..., "val/...": ...}`.
+
+    As the losses are: the final weights, in eval mode and float64, a chunk of rows at a time.
+    """
+    predict, found = float64(pl_module), {}
+    for stage, (inputs, targets) in rows.items():
+        if not len(targets):
+            continue
+        metrics = getattr(pl_module, f"{stage}_metrics").clone().set_dtype(torch.float64).cpu()
+        metrics.reset()
+        with torch.no_grad():
+            for start in range(0, len(targets), CHUNK_ROWS):
+                chunk = slice(start, start + CHUNK_ROWS)
+                metrics.update(predict(inputs[chunk].double()), targets[chunk].double())
+        found |= {name: float(value) for name, value in metrics.compute().items()}
+    return found
+
+
+def objectives(pl_module: Any, data: Any) -> dict[str, str | None]:
+    """What a sweep may minimise: each number of `metrics.json` this run will write, and why the others are null.
+
+    The `NUMBERS`, then each metric, `train/<Metric>` and `val/<Metric>`; a name maps to None if the run writes a number
+    for it, or to why it writes null whatever it learns.
+    """
+    absent = numbers_absent(pl_module, data)
+    found: dict[str, str | None] = {name: absent.get(name) for name in NUMBERS}
+    found |= dict.fromkeys(pl_module.train_metrics.keys())
+    no_rows = "the trials hold out no validation rows"
+    found |= {name: None if len(data.val_targets) else no_rows for name in pl_module.val_metrics.keys()}  # noqa: SIM118
+    return found
 
 
 def mean_loss(

@@ -20,7 +20,8 @@ class RunParts:
         best: the best checkpoint, whose score and path it gives.
         last: the last checkpoint, to resume from.
         stop: Ctrl-C and SIGTERM.
-        stoppers: other callbacks that may end a run and say why in `stopped_because` (a sweep's pruning).
+        stoppers: other callbacks that may end a run: the user's own early stopping, or one that says why in
+            `stopped_because` (a sweep's pruning).
 
     """
 
@@ -29,6 +30,10 @@ class RunParts:
     last: ModelCheckpoint
     stop: GracefulStop
     stoppers: Sequence[Callback] = ()
+
+    def early_stopping(self) -> list[EarlyStopping]:
+        """The run's early stopping, then the user's own."""
+        return [self.stopping, *(c for c in self.stoppers if isinstance(c, EarlyStopping))]
 
     def because(self) -> str | None:
         """Why one of the `stoppers` ended the run, if one did."""

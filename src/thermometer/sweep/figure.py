@@ -109,7 +109,7 @@ def sweep_figure(
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x)
-    ax.set_ylabel(f"{objective} (MSE), log scale")
+    ax.set_ylabel(f"{objective}, log scale")
     (strip or ax).set_title(title or f"{objective} of each trial against {x}", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     handles = [h for axes in (strip, ax) if axes is not None for h in axes.get_legend_handles_labels()[0]]

@@ -117,7 +117,7 @@ SETTINGS = {
     "args": 'a list of the trials\' options, numbers quoted, e.g. [--trainer.max_epochs, "40"]',
     "sampler": "grid, or the name of a class of optuna.samplers such as TPESampler",
     "trials": "a whole number, e.g. 20",
-    "objective": f"one of the numbers of metrics.json, {', '.join(NUMBERS)}",
+    "objective": f"one of the numbers of metrics.json, {', '.join(NUMBERS)}, or a metric such as val/R2Score",
     "pruner": "a mapping such as {name: MedianPruner, n_warmup_steps: 100}",
     "figure": "a mapping such as {x: model.optimizer.lr, by: model.normalize}",
     "storage": "a database URL such as sqlite:///lightning_logs/<name>/optuna.db",

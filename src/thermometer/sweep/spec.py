@@ -25,7 +25,7 @@ from optuna.exceptions import ExperimentalWarning
 from thermometer.cli.config_files import config_files
 from thermometer.cli.main import SUBCOMMANDS, build
 from thermometer.errors import UsageError
-from thermometer.report.summary import NUMBERS, numbers_absent
+from thermometer.report.summary import NUMBERS, objectives
 from thermometer.sweep.figure import draw
 from thermometer.sweep.storage import SeededByTrial, check_storage
 
@@ -149,9 +149,10 @@ class Sweep:
         self.optuna_sampler()
         self.optuna_pruner()
         check_storage(self.url)
-        if self.objective not in NUMBERS:
+        if self.objective not in NUMBERS and not self.objective.startswith(("train/", "val/")):
             raise UsageError(
-                f"objective {self.objective}: not a number of metrics.json; choose one of {', '.join(NUMBERS)}."
+                f"objective {self.objective}: not a number of metrics.json; choose one of {', '.join(NUMBERS)}, or a "
+                "metric such as val/MeanAbsoluteError."
             )
         if self.figure:
             check_figure(self.figure, self.space)
@@ -161,12 +162,12 @@ class Sweep:
         points = [first, *({**first, option: value} for option, ends in reached.items() for value in ends)]
         unique = {json.dumps(point): point for point in points}.values()
         for point in unique:
-            absent = check_trial([*self.args, *option_args(point)])
-            if self.objective in absent:
-                present = ", ".join(n for n in NUMBERS if n not in absent)
+            known = check_trial([*self.args, *option_args(point)])
+            if known.get(self.objective, "no number by that name") is not None:
+                why = known.get(self.objective, "metrics.json has no number by that name")
+                present = ", ".join(name for name, absent in known.items() if absent is None)
                 raise UsageError(
-                    f"objective {self.objective}: {absent[self.objective]}, at {' '.join(option_args(point))}; "
-                    f"metrics.json has {present}."
+                    f"objective {self.objective}: {why}, at {' '.join(option_args(point))}; metrics.json has {present}."
                 )
 
 
@@ -267,10 +268,10 @@ def option_args(params: dict[str, Any]) -> list[str]:
     return [arg for option, value in params.items() for arg in (f"--{option}", json.dumps(value).strip('"'))]
 
 
-def check_trial(args: list[str]) -> dict[str, str]:
+def check_trial(args: list[str]) -> dict[str, str | None]:
     """A trial's run made as the trial will make it, without training: a mistake in its options ends the sweep first.
 
-    Returns the numbers its `metrics.json` will lack, and why (`numbers_absent`).
+    Returns what its `metrics.json` will hold: each number a sweep may minimise, None or why it is null (`objectives`).
     """
     check_args(args)
     try:
@@ -286,7 +287,7 @@ def check_trial(args: list[str]) -> dict[str, str]:
             "trial in one. To sweep on several GPUs or machines, start one worker on each, sharing one study: "
             "CUDA_VISIBLE_DEVICES=<n> python scripts/sweep.py --config <file> --storage <url> (docs/sweeps.md)."
         )
-    return numbers_absent(cli.model, cli.datamodule)
+    return objectives(cli.model, cli.datamodule)
 
 
 def check_args(args: list[str]) -> None:
