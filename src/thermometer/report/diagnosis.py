@@ -74,19 +74,20 @@ def overfitting(train: Curve, val: Curve, baseline: float) -> dict[str, Any] | N
     return None
 
 
-def not_converged(train: Curve, train_loss: float, optimum_loss: float | None, baseline: float) -> str | None:
+def not_converged(train: Curve, train_loss: float, optimum_loss: float | None, baseline: float | None) -> str | None:
     """How far a run that ended normally was from done, or None if it was done.
 
     With a closed-form optimum (a net linear in its parameters), its training loss against the optimum's;
     otherwise against `baseline`, the best straight line's (a net that cannot beat a line has not learned), and how
-    much the training loss still fell over the last tenth of the run.
+    much the training loss still fell over the last tenth of the run. A penalised loss (weight decay) has neither for
+    reference (`optimum_loss` and `baseline` None): its trend alone.
     """
     if optimum_loss is not None:
         if train_loss > (1 + CONVERGED_GAP) * optimum_loss + 1e-12:
             times = train_loss / optimum_loss if optimum_loss > 0 else math.inf
             return f"train loss {train_loss:.4g} is {times:.3g}x the optimum's {optimum_loss:.4g}"
         return None
-    if train_loss > (1 + CONVERGED_GAP) * baseline:
+    if baseline is not None and train_loss > (1 + CONVERGED_GAP) * baseline:
         return f"train loss {train_loss:.4g} is above the best straight line's {baseline:.4g}"
     if len(train) < 2:
         return None
@@ -143,6 +144,19 @@ FAR_BELOW = 100
 """A rate this many times below its limit moves the weights too little for more epochs to make up for it."""
 
 
+def epochs_needed(lr: float, stable_lr: float, condition_number: float, gap: float) -> float | None:
+    """About how many more epochs plain gradient descent needs to come within `CONVERGED_GAP` of the optimum.
+
+    Along the valley's flattest direction, curvature `λ_min = λ_max / condition_number` with `λ_max = 2 / stable_lr`,
+    each step shrinks the distance to the minimum by `1 - lr·λ_min`, and the loss's excess over the optimum by its
+    square. `gap` is that excess now, relative to the optimum's loss. None where the estimate does not apply.
+    """
+    shrink = lr * 2 / stable_lr / condition_number
+    if not 0 < shrink < 1 or not gap > CONVERGED_GAP:
+        return None
+    return math.log(gap / CONVERGED_GAP) / (-2 * math.log1p(-shrink))
+
+
 def more_training(
     stopped: str,
     patience: int,
@@ -152,19 +166,48 @@ def more_training(
     normalize: str,
     stable_lr: float | None = None,
     suggested_lr: float | None = None,
+    condition_number: float | None = None,
+    gap: float | None = None,
+    epochs: int | None = None,
 ) -> str:
-    """What to change when a run ended before it was done: a far too small rate first, where its limit is known."""
+    """What to change when a run ended before it was done: a far too small rate first, where its limit is known.
+
+    Where the limit and the valley's shape are known (plain SGD on a net linear in its parameters), more epochs are
+    advised only if about ten times those run so far would do; otherwise what makes the valley rounder or the steps
+    longer.
+    """
     if stable_lr is not None and suggested_lr is not None and lr * FAR_BELOW < stable_lr:
         return (
             f"lr {lr:g} is {stable_lr / lr:.3g}x below its limit 2/λ_max = {stable_lr:.4g}, so each step barely moves "
             f"the weights: raise it (--model.optimizer.lr {suggested_lr:g}), not the epochs"
         )
+    needed = None
+    if stable_lr is not None and condition_number is not None and gap is not None and epochs:
+        needed = epochs_needed(lr, stable_lr, condition_number, gap)
+    if needed is not None and needed > 10 * epochs:
+        cures = ["normalise the input (--model.normalize standardize)"] if normalize == "none" else []
+        if suggested_lr is not None and lr < suggested_lr / 2:
+            cures.append(f"raise the rate toward its limit (--model.optimizer.lr {suggested_lr:g})")
+        cures.append("use Adam (--model.optimizer Adam --model.optimizer.lr 0.1)")
+        return (
+            f"at lr {lr:g}, SGD needs about {needed:.2g} more epochs along the valley's flat direction "
+            f"({valley(condition_number)}): {', '.join(cures[:-1])}{' or ' if len(cures) > 1 else ''}{cures[-1]}, "
+            "not more epochs"
+        )
     if stopped.startswith("early stopping"):
         advice = f"early stopping ended it too soon: give it more patience (--early_stopping.patience {10 * patience})"
     elif stopped.startswith("max_time"):
         advice = "train longer (a longer --trainer.max_time)"
+    elif needed is not None:
+        advice = f"train longer (--trainer.max_epochs {round_up(epochs + needed)})"
     else:
         advice = f"train longer (--trainer.max_epochs {10 * max_epochs})"
     if normalize == "none" and optimizer != "Adam":
         advice += ", or normalise the input (--model.normalize standardize): one learning rate then suits every weight"
     return advice
+
+
+def round_up(epochs: float) -> int:
+    """Epochs rounded up to two significant digits: 1234.5 -> 1300."""
+    unit = 10 ** max(0, math.floor(math.log10(max(epochs, 1))) - 1)
+    return math.ceil(epochs / unit) * unit

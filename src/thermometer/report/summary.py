@@ -249,10 +249,14 @@ def summarize(
     diverged = diagnosis.divergence(history.losses)
     baseline = measure(line(line_weight, line_bias), *rows["train"])
     overfitting = diagnosis.overfitting(history.train, history.val, baseline) if not diverged else None
-    not_converged = None
+    not_converged, gap = None, None
     if not (diverged or signal or overfitting):
-        optimum_loss = (linear_part.get("optimum") or {}).get("train_loss")
-        not_converged = diagnosis.not_converged(history.train, losses["train_loss"], optimum_loss, baseline)
+        optimum_loss, reference = (linear_part.get("optimum") or {}).get("train_loss"), baseline
+        if any(group.get("weight_decay") for group in optimizer.param_groups):
+            optimum_loss = reference = None  # a penalty moves the minimum off the closed form's and the best line's
+        elif optimum_loss:
+            gap = losses["train_loss"] / optimum_loss - 1
+        not_converged = diagnosis.not_converged(history.train, losses["train_loss"], optimum_loss, reference)
     stopped = stop_reason(trainer, run.early_stopping(), run.because())
     stopped = f"diverged: {diverged.split(' (')[0]}" if diverged else stopped
     if signal and not diverged:
@@ -297,6 +301,9 @@ def summarize(
                 **how,
                 stable_lr=limit["stable_lr"],
                 suggested_lr=limit["suggested_lr"],
+                condition_number=limit["condition_number"],
+                gap=gap,
+                epochs=trainer.current_epoch,
             )
             if not_converged
             else None
