@@ -83,7 +83,8 @@ def test_02_small_lr_barely_moves_the_bias(cli):
 
 
 def test_09_absolute_error_lands_on_the_least_absolute_deviation_line(cli):
-    m = cli(*book_config("09_absolute")).metrics
+    run = main([*book_config("09_absolute"), "--trainer.enable_progress_bar=false"])  # in cli's tmp_path
+    m = Run(Path(run.trainer.logger.log_dir)).metrics
     optimum = m["optimum"]
     assert optimum["method"] == "least absolute deviation"
     assert [optimum["weight"][0], optimum["bias"], optimum["train_loss"]] == pytest.approx(
@@ -91,6 +92,11 @@ def test_09_absolute_error_lands_on_the_least_absolute_deviation_line(cli):
     )  # reference.md: the line through readings 5 and 7
     assert optimum["train_loss"] <= m["train_loss"] <= 1.005 * optimum["train_loss"]  # within 0.5 %
     assert m["stable_lr"] is None  # 2/λ_max is the squared error's
+    # The fit's figures draw the absolute error's own optimum, not least squares'.
+    reference, label = run.report.reference(run.datamodule)
+    xs = run.report.figures.references(run.datamodule)[:, 0].double()
+    assert label == "least absolute deviation (exact)"
+    assert reference.tolist() == pytest.approx((0.442804 * xs - 13.65314).tolist(), abs=1e-4)
 
 
 def test_03_scaled_reaches_the_optimum_in_t_un_units_with_the_books_trajectory(cli):

@@ -13,11 +13,19 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import grad_norm
 
-from thermometer.linear import LinearFit, best_line, line, linear_fit, parameter_vector, trained_parameters
+from thermometer.linear import (
+    LinearFit,
+    best_line,
+    least_absolute_line,
+    line,
+    linear_fit,
+    parameter_vector,
+    trained_parameters,
+)
 from thermometer.report.console import print_summary
 from thermometer.report.figures import Figures, landscape_figure
 from thermometer.report.history import History
-from thermometer.report.summary import equation, is_squared_error, summarize, write
+from thermometer.report.summary import equation, is_absolute_error, is_squared_error, summarize, write
 from thermometer.run.parts import RunParts
 
 SHOWN_GRADIENTS = 8
@@ -56,6 +64,7 @@ class Report(L.Callback):
         self.names: list[str] = []
         self.summary: dict[str, Any] | None = None
         self.gradients: dict[str, float] = {}
+        self.median_line: tuple[float, float] | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
         self.summary = None
@@ -71,11 +80,18 @@ class Report(L.Callback):
             self.names.append(f"{PARAMETERS}/bias")
             if not self.history.path:  # a resumed run has its path so far
                 self.history.path.append(tuple(parameter_vector(pl_module.net).tolist()))
+        self.median_line = None
+        if self.linear is not None and self.linear.optimum[0].numel() == 1 and is_absolute_error(pl_module.loss_fn):
+            features = self.linear.net.features(data.train_inputs.double())[:, 0]
+            self.median_line = least_absolute_line(features, data.train_targets)
         self.figures.start(trainer, pl_module, self.reference, self.title(pl_module, data))
 
     def reference(self, data: Any) -> tuple[torch.Tensor, str]:
         """The curve a fit is drawn against: the closed form of the net's family, or the best straight line."""
         xs = self.figures.references(data)
+        if self.median_line is not None:  # the absolute error's own optimum (section 5.3)
+            weight, bias = self.median_line
+            return self.linear.net.features(xs.double())[:, 0] * weight + bias, "least absolute deviation (exact)"
         if self.linear is not None:
             weight, bias = self.linear.optimum
             return self.linear.features(xs) @ weight + bias, "least squares (closed form)"
