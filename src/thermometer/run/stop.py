@@ -102,7 +102,8 @@ class GracefulStop(L.Callback):
             raise KeyboardInterrupt
         self.signal = signal.Signals(signum)
         if self.say:
-            notice = f"{self.signal.name}: stopping at the end of this epoch (Ctrl-C again to stop at once)"
+            again = "Ctrl-C" if self.signal == signal.SIGINT else self.signal.name
+            notice = f"{self.signal.name}: stopping at the end of this epoch ({again} again to stop at once)"
             print(f"\n{notice}", file=sys.stderr)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
