@@ -95,6 +95,18 @@ CASES = {
         ["--model.metrics", "[MeanSquaredError, {class_path: MeanSquaredError, init_args: {squared: false}}]"],
         "--model.metrics: MeanSquaredError twice; each metric is logged by its class's name",
     ),
+    "a loss of many numbers": (
+        ["--model.loss", "MSELoss", "--model.loss.reduction", "none"],
+        "--model.loss MSELoss: gives (9,) torch.float32, not one real number to minimise",
+    ),
+    "a metric of classes": (
+        ["--model.metrics", '[{"class_path": "torchmetrics.Accuracy", "init_args": {"task": "binary"}}]'],
+        "--model.metrics BinaryAccuracy: fails on the net's predictions",
+    ),
+    "a net without a gradient": (
+        ["--model.net", "tests.test_own_net.Detached"],
+        "--model.net Detached with --model.loss MSELoss: the loss has no gradient towards the weights",
+    ),
     # The net.
     "net unknown": (["--model.net", "my_nets.Wide"], "--model.net my_nets.Wide: cannot be imported (No module named"),
     "net class unknown": (
@@ -400,3 +412,15 @@ def test_bad_input_is_one_message_status_2_and_nothing_written(args, message, wo
     assert stderr.startswith("error: ") and message in stderr, stderr
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 2, stderr
     assert fingerprint(workdir / "lightning_logs") == before  # no new run directory, the earlier run untouched
+
+
+def test_a_module_of_yours_that_is_not_python_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "broken_module.py").write_text("def (:\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `python scripts/train.py` finds the working directory's modules
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model.net", "broken_module.Net"])
+    assert exit_.value.code == 2
+    said = f"error: {tmp_path / 'broken_module.py'}, line 1: invalid syntax; fix the module.\n"
+    assert capsys.readouterr().err == said
+    assert [p.name for p in tmp_path.iterdir()] == ["broken_module.py"]  # no run, and no bytecode of a broken file

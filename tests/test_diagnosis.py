@@ -147,3 +147,11 @@ def test_a_penalised_run_is_judged_by_its_trend_not_by_the_unpenalised_optimum(c
     # Weight decay pulls the line off the least-squares optimum; the run is done once its loss is flat.
     m = cli("--model.optimizer.weight_decay", "0.5").metrics
     assert m["train_loss"] > 1.1 * m["optimum"]["train_loss"] and m["not_converged"] is None
+
+
+def test_a_run_stopped_on_a_bump_is_interrupted_not_diverged():
+    bump = {"train/loss": curve([5.0, 3.0, 6.0])}  # above its first epoch when the signal came
+    assert diagnosis.divergence(bump).startswith("train/loss rose from 5 at epoch 1 to 6 at epoch 3")
+    assert diagnosis.divergence(bump, finished=False) is None  # it resumes, and may well come down
+    blown = diagnosis.divergence({"train/loss": curve([5.0, math.inf])}, finished=False)
+    assert blown.startswith("train/loss became inf")

@@ -201,3 +201,14 @@ def test_a_network_on_several_inputs_trains_and_reports(cli, tmp_path):
     m = run.metrics
     assert m["equation"] is None and m["closed_form"]["weight"] == pytest.approx([5 / 9, -1], abs=1e-3)
     assert not (run.path / "fit.png").exists()  # the fit is drawn for one input column
+
+
+class Detached(nn.Module):
+    """A line whose forward leaves autograd: no step can learn it (refused before anything is written)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, 1)
+
+    def forward(self, t_un: torch.Tensor) -> torch.Tensor:
+        return self.linear(t_un).detach()

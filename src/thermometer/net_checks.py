@@ -87,6 +87,43 @@ def check_start(system: Thermometer, inputs: torch.Tensor, targets: torch.Tensor
         for what, value in (("readings", t_un), ("predictions", t_p), ("loss", loss)):
             if not torch.isfinite(value).all():
                 raise UsageError(not_finite(system, what, "nan" if value.isnan().any() else "inf", inputs, t_p))
+        if start == 0:
+            check_step(system, inputs[:batch_size], targets[:batch_size], normalize)
+
+
+def check_step(system: Thermometer, inputs: torch.Tensor, targets: torch.Tensor, normalize: nn.Module) -> None:
+    """Refuse a loss a step cannot follow, or metrics that fail on the predictions: on copies, one batch, in one line.
+
+    The loss must be one real number (`reduction="mean"`) with a gradient, through the net, towards every weight
+    that learns; each metric must take the predictions and the targets.
+    """
+    loss_name = type(system.loss_fn).__name__
+    model = copy.deepcopy(nn.Sequential(normalize, system.net)).train()
+    try:
+        t_p = model(inputs).reshape(len(inputs)).to(inputs.dtype)
+        loss = copy.deepcopy(system.loss_fn)(t_p, targets)
+    except Exception as error:  # whatever the user's forward or loss raises in training mode
+        name = type(system.net).__name__
+        raise UsageError(f"--model.net {name}: fails in training mode on the training rows: {said(error)}") from None
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.is_floating_point():
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise UsageError(
+            f"--model.loss {loss_name}: gives {shape} {getattr(loss, 'dtype', '')}, not one real number to minimise; "
+            "reduce it to its mean (reduction='mean')."
+        )
+    if system.gradient == "autograd" and not loss.requires_grad:
+        raise UsageError(
+            f"--model.net {type(system.net).__name__} with --model.loss {loss_name}: the loss has no gradient towards "
+            "the weights (a forward that detaches, or leaves torch for numpy?), so no step can learn."
+        )
+    metrics = copy.deepcopy(system.train_metrics)
+    for name, metric in metrics.items():
+        try:
+            metric.update(t_p.detach(), targets)
+            metric.compute()
+        except Exception as error:  # whatever a metric makes of a regression's predictions
+            metric_name = name.split("/", 1)[-1]
+            raise UsageError(f"--model.metrics {metric_name}: fails on the net's predictions: {said(error)}") from None
 
 
 def not_finite(system: Thermometer, what: str, number: str, inputs: torch.Tensor, t_p: torch.Tensor) -> str:

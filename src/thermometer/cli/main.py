@@ -408,6 +408,9 @@ def main(
             raise
         print(f"error: {error}{device_hint(error)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except SyntaxError as error:  # in a module of the user's that an option names (--model.net my_nets.MyNet)
+        print(f"error: {error.filename}, line {error.lineno}: {error.msg}; fix the module.", file=sys.stderr)
+        raise SystemExit(2) from None
     except KeyboardInterrupt:  # Ctrl-C before training began, or an evaluation's signal: nothing was written
         raise SystemExit(interrupted(command, stop.signal)) from None
     except SystemExit as exit_:

@@ -44,7 +44,8 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
     last = summary["last_epoch"]
     if "train/loss" in last and f"{last['train/loss']:.6g}" != f"{summary['train_loss']:.6g}":
         lines.append(
-            f"Last epoch:   train/loss {last['train/loss']:.6g}   (before the epoch's step, as the book prints it)"
+            f"Last epoch:   train/loss {last['train/loss']:.6g}   (logged as it trained: before the epoch's step, in "
+            "training mode; the book prints this one)"
         )
     if summary["best_checkpoint"]:
         lines.append(

@@ -20,10 +20,11 @@ STILL_FALLING = 0.01
 """Any other net is not converged while its training loss still falls 1 % over the last tenth of the epochs."""
 
 
-def divergence(curves: dict[str, Curve]) -> str | None:
+def divergence(curves: dict[str, Curve], finished: bool = True) -> str | None:
     """How the loss blew up, `train/loss became inf at epoch 11 (last finite 9.09e+34 at epoch 10)`, or None.
 
-    A loss that is no longer a number, or a training loss that ended above where it started.
+    A loss that is no longer a number, or a training loss that ended above where it started; a run stopped by a
+    signal (`finished` False) may be on a bump it would have come down from, so only the first counts for it.
     """
     blown = [(epoch, name, value) for name, curve in curves.items() for epoch, value in curve.items()]
     blown = sorted(entry for entry in blown if not math.isfinite(entry[2]))
@@ -33,7 +34,7 @@ def divergence(curves: dict[str, Curve]) -> str | None:
         finite = [(e, v) for e, v in curves[name].items() if e < epoch]
         return f"{said} (last finite {finite[-1][1]:.5g} at epoch {finite[-1][0]})" if finite else said
     train = curves.get("train/loss") or {}
-    if len(train) > 1:
+    if finished and len(train) > 1:
         first, last = min(train), max(train)
         if train[last] > train[first]:
             return f"train/loss rose from {train[first]:.5g} at epoch {first} to {train[last]:.5g} at epoch {last}"

@@ -246,7 +246,7 @@ def summarize(
     signal = run.stop.interrupted
 
     limit = step_size_limit(linear if squared else None, optimizer, trainer.num_training_batches == 1)
-    diverged = diagnosis.divergence(history.losses)
+    diverged = diagnosis.divergence(history.losses, finished=signal is None)
     baseline = measure(line(line_weight, line_bias), *rows["train"])
     overfitting = diagnosis.overfitting(history.train, history.val, baseline) if not diverged else None
     not_converged, gap = None, None
