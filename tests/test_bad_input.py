@@ -268,6 +268,10 @@ CASES = {
         ["fit", "--ckpt_path", EARLIER_LAST, "--trainer.max_epochs", "3"],
         "--trainer.max_epochs 3: the checkpoint has trained",
     ),
+    "resume a run that trained all its epochs": (
+        ["fit", "--ckpt_path", EARLIER_LAST, "--trainer.max_epochs", "42"],
+        "the run has trained all its 42 epochs (--trainer.max_epochs 42): to train on, give more",
+    ),
     "resume with another net": (
         ["fit", "--ckpt_path", EARLIER_LAST, "--model.net", "MLP"],
         "--model.net MLP: a resumed run keeps the net it was trained with (Line); of the model's options only",

@@ -3,6 +3,7 @@
 import json
 import random
 import shlex
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -142,6 +143,7 @@ def test_a_resume_from_another_directory_continues_in_the_runs_own_files(tmp_pat
     monkeypatch.chdir(tmp_path / "first")
     main([*split, "--trainer.max_epochs", "30", "--trainer.enable_progress_bar=false"])
     run_dir = tmp_path / "first" / "lightning_logs" / "05_split" / "version_0"
+    shutil.copytree(tmp_path / "first", tmp_path / "copied")  # a run moved to another disk or machine
     monkeypatch.chdir(tmp_path / "elsewhere")
     config, last = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
     main(["fit", "--config", str(config), "--ckpt_path", str(last), "--trainer.max_epochs", "60"])
@@ -152,6 +154,15 @@ def test_a_resume_from_another_directory_continues_in_the_runs_own_files(tmp_pat
     main([*split, "--trainer.max_epochs", "60", "--trainer.enable_progress_bar=false"])
     straight = json.loads((tmp_path / "straight" / "lightning_logs/05_split/version_0/metrics.json").read_text())
     assert numbers(json.loads((run_dir / "metrics.json").read_text())) == pytest.approx(numbers(straight), rel=1e-6)
+    # The copy resumes in its own files, its best checkpoint and scores carried over, as the original did.
+    copied = tmp_path / "copied" / "lightning_logs" / "05_split" / "version_0"
+    monkeypatch.chdir(tmp_path / "copied")
+    resume = ["fit", "--config", str(copied / "config.yaml"), "--ckpt_path", str(copied / "checkpoints" / "last.ckpt")]
+    main([*resume, "--trainer.max_epochs", "60"])
+    assert sorted(p.name for p in (copied / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    metrics = json.loads((copied / "metrics.json").read_text())
+    assert numbers(metrics) == pytest.approx(numbers(straight), rel=1e-6)
+    assert metrics["best_checkpoint"] == "lightning_logs/05_split/version_0/checkpoints/best.ckpt"
 
 
 def test_a_resume_on_readings_whose_values_changed_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):

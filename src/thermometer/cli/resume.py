@@ -31,7 +31,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def check_epochs_left(max_epochs: int | None, checkpoint: dict[str, Any]) -> None:
-    """Refuse a resume to fewer epochs than the checkpoint has trained.
+    """Refuse a resume to no more epochs than the checkpoint has trained: it would train nothing.
 
     Here, not where Lightning would refuse it on restoring: by then the run has an events file more.
     """
@@ -41,6 +41,11 @@ def check_epochs_left(max_epochs: int | None, checkpoint: dict[str, Any]) -> Non
         raise UsageError(
             f"--trainer.max_epochs {max_epochs}: the checkpoint has trained {trained} epochs already; give more to "
             f"train on (--trainer.max_epochs {trained + 1000}), or leave it out."
+        )
+    if max_epochs not in (None, -1) and trained == max_epochs:
+        raise UsageError(
+            f"the run has trained all its {trained} epochs (--trainer.max_epochs {max_epochs}): to train on, give "
+            f"more (--trainer.max_epochs {trained + 1000})."
         )
 
 

@@ -28,6 +28,25 @@ class Patience(EarlyStopping):
         self.stopping_reason, self.stopping_reason_message = EarlyStoppingReason.NOT_STOPPED, None
 
 
+def moved(state_dict: dict[str, Any], dirpath: str | None) -> dict[str, Any]:
+    """A `ModelCheckpoint`'s saved state, its paths in `dirpath` if the run's directory was moved or copied there.
+
+    Lightning keeps the scores only if the directory is the one saved (else it warns and starts the best over, and
+    writes `best-v1.ckpt` beside the run's own `best.ckpt`). The run is the same wherever its directory now is.
+    """
+    before = state_dict.get("dirpath")
+    if not before or not dirpath or before == dirpath:
+        return state_dict
+
+    def here(path: Any) -> Any:
+        return str(Path(dirpath) / Path(path).name) if isinstance(path, str) and path.startswith(before) else path
+
+    state = {key: here(value) for key, value in state_dict.items()}
+    state["best_k_models"] = {here(path): score for path, score in state_dict.get("best_k_models", {}).items()}
+    state["dirpath"] = dirpath
+    return state
+
+
 class BestCheckpoint(ModelCheckpoint):
     """Lightning's `ModelCheckpoint`, with the seconds its best weights may wait in memory before they are written.
 
@@ -45,6 +64,9 @@ class BestCheckpoint(ModelCheckpoint):
         super().__init__(*args, **kwargs)
         self.write_every = write_every
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(moved(state_dict, self.dirpath))
+
 
 class LastCheckpoint(ModelCheckpoint):
     """`last.ckpt`, written at the end of an epoch at most every `write_every` seconds, and at the end of training.
@@ -61,6 +83,9 @@ class LastCheckpoint(ModelCheckpoint):
         super().__init__(filename="last", save_top_k=0)
         self.write_every = write_every
         self.written_at = time.monotonic()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(moved(state_dict, self.dirpath))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.written_at = time.monotonic()  # seconds of training, not of start-up, before the first write
