@@ -376,7 +376,7 @@ def test_options_given_with_a_resume_override_the_saved_ones(cli, capsys):
     assert state["lr"] == pytest.approx(0.03) and state["momentum"] == 0.5  # what the last 30 epochs ran with
     for change, kept in (("--model.net", "MLP"), ("--model.optimizer", "Adam"), ("--model.normalize", "none")):
         with pytest.raises(SystemExit) as refused:
-            main([*args, change, kept])
+            main([*args[:-1], "90", change, kept])
         assert refused.value.code == 2
         assert "a resumed run keeps the" in capsys.readouterr().err
     # Resumed again without them, it keeps them: config.yaml holds the first run's values, the checkpoint the latest.
