@@ -246,6 +246,11 @@ def test_two_workers_of_a_sampler_draw_different_points_and_one_worker_the_same_
         ({"space": {"model.optimizer.lr": [0.1]}, "pruner": {"name": "MedianPruner", "foo": 1}}, "argument 'foo'"),
         ({"space": {"model.optimizer.lr": [0.1]}, "figure": {"x": "lr", "by": "model.optimizer.lr"}}, "x is 'lr'"),
         ({"space": {"model.optimizer.lr": [0.1]}, "storage": "foo://x"}, "--storage foo://x: Can't load plugin"),
+        ({"space": {"model.optimizer.lr": [0.1]}, "storage": "sqlite://"}, "--storage sqlite://: a database in memory"),
+        (
+            {"space": {"model.optimizer.lr": {"low": 0.1, "high": 1, "step": 5}}, "sampler": "TPESampler", "trials": 2},
+            "the step does not divide the range from low to high",
+        ),
         ({"space": {"model.optimizer.lr": [0.1]}, "objective": "foo"}, "objective foo: not a number of metrics.json"),
         (  # a metric the trials do not log
             {"space": {"model.optimizer.lr": [0.1]}, "objective": "val/MeanSquaredError"},

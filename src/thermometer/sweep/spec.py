@@ -233,7 +233,14 @@ def reach(option: str, spec: Any, grid: bool) -> list[Any]:
             low, high = spec["low"], spec["high"]
             integers = isinstance(low, int) and isinstance(high, int) and not spec.get("log")
             kind = optuna.distributions.IntDistribution if integers else optuna.distributions.FloatDistribution
-            kind(low, high, log=bool(spec.get("log")), step=spec.get("step") or (1 if integers else None))
+            with warnings.catch_warnings():  # a step the range does not hold: Optuna warns and shrinks the range
+                warnings.filterwarnings("error", message=".*the range is not divisible by `step`", category=UserWarning)
+                kind(low, high, log=bool(spec.get("log")), step=spec.get("step") or (1 if integers else None))
+        except UserWarning:
+            raise UsageError(
+                f"sweep space {option}: {spec!r}: the step does not divide the range from low to high; give a step "
+                "that does, or leave it out."
+            ) from None
         except (TypeError, ValueError) as error:
             raise UsageError(f"sweep space {option}: {spec!r}: {error}") from None
         return [low, high]

@@ -66,6 +66,11 @@ def check_storage(url: str) -> None:
     except (SQLAlchemyError, ImportError, ValueError, TypeError) as error:
         raise UsageError(f"--storage {url}: {str(error).splitlines()[0]}; {example}.") from None
     engine.dispose()
+    if sqlalchemy.engine.make_url(url).get_backend_name() == "sqlite" and sqlite_file(url) is None:
+        raise UsageError(
+            f"--storage {url}: a database in memory ends with the process, and no other worker can join it or resume "
+            f"it; name a file, {example}."
+        )
     path = sqlite_file(url)
     if path is None:
         return
