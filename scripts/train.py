@@ -1,15 +1,11 @@
 """Train the thermometer: `python scripts/train.py [fit|validate|test|predict] [--options]`."""
 
 import gc
-import signal
-import sys
+
+from entry import load_main
 
 if __name__ == "__main__":
-    try:
-        from thermometer.cli import main  # seconds of imports: Lightning, torch
-    except KeyboardInterrupt:  # Ctrl-C before anything ran
-        print("\nInterrupted before anything ran; nothing was written.", file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
+    main = load_main("thermometer.cli", "anything")
     try:
         main()
     finally:

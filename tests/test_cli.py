@@ -1,7 +1,10 @@
 """End to end: the command line as a user types it, checked against the closed-form optimum and the book."""
 
+import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -268,6 +271,20 @@ def test_script_from_another_directory_fits_with_a_clean_console(tmp_path):
     console = done.stdout + done.stderr
     for noise in ("Warning", "warn", "Tip", "Traceback"):
         assert noise not in console
+
+
+@pytest.mark.parametrize(("script_name", "stop"), [("train.py", signal.SIGTERM), ("sweep.py", signal.SIGINT)])
+def test_a_signal_while_a_script_imports_is_one_line(script_name, stop, tmp_path):
+    # The first seconds of a script are imports (torch, Lightning): a signal then still gets its one line.
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / script_name)], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(random.Random(script_name).uniform(0.2, 0.8))
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + stop, err
+    assert err.strip().startswith("Interrupted before") and err.strip().endswith("nothing was written."), err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_numbers_a_sweep_can_optimize_are_numbers_of_metrics_json(default_run):

@@ -397,8 +397,7 @@ def main(
     given = sys.argv[1:] if args is None else args
     quiet_console(command)
     stop, last = GracefulStop(), LastCheckpoint()
-    if command in SUBCOMMANDS and command != "fit":  # an evaluation keeps nothing: a signal stops it at once
-        stop.at_once()
+    stop.at_once()  # until fit's setup takes over, or an evaluation's loop has run: a signal stops it at once
     cli: ThermometerCLI | None = None
     try:
         check_config_files(given)

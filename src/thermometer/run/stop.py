@@ -43,7 +43,7 @@ class GracefulStop(L.Callback):
         self.previous: dict[int, Any] = {}
 
     def at_once(self) -> None:
-        """From now until an evaluation's loop has run, Ctrl-C or SIGTERM stops the command at once."""
+        """From now until `fit` sets up or an evaluation's loop has run, Ctrl-C or SIGTERM stops the command at once."""
         self.signal, self.evaluating = None, True
         self.hold()
 
@@ -51,7 +51,7 @@ class GracefulStop(L.Callback):
         self.say = trainer.is_global_zero  # Ctrl-C reaches every process; one of them answers
         if stage != "fit":
             return
-        self.signal, self.interrupted, self.twice, self.training = None, None, False, True
+        self.signal, self.interrupted, self.twice, self.training, self.evaluating = None, None, False, True, False
         self.run_dir = Path(trainer.log_dir)
         self.hold()
 
