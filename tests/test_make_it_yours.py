@@ -41,6 +41,7 @@ def test_your_loss_and_metric_are_what_the_run_minimises_logs_and_reports(cli):
     curves = scalars(run.path)
     assert {"train/MeanAbsolutePercentageError", "val/MeanAbsolutePercentageError"} <= set(curves)
     assert "train/MeanAbsoluteError" not in curves  # the metrics are the ones given, not added to the defaults
+    assert m["hparams"]["metrics"] == "MeanAbsolutePercentageError"  # HParams' column: the classes by name
     assert curves["val/loss"][-1] == pytest.approx(m["val_loss"], rel=1e-5)
     assert m["best_loss"] == pytest.approx(min(curves["val/loss"]), rel=1e-6)  # early stopping and best.ckpt
     # The absolute error's own optimum is the least-absolute-deviation line; what holds for the squared error alone

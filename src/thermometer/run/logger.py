@@ -31,7 +31,7 @@ def choices(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
         if key.startswith("_"):
             continue
         if isinstance(value, Mapping) and "class_path" in value:
-            flat[key] = str(value["class_path"]).rsplit(".", 1)[-1]
+            flat[key] = class_name(value)
             flat.update(choices({f"{key}.{k}": v for k, v in dict(value.get("init_args") or {}).items()}))
         elif isinstance(value, bool):
             flat[key] = str(value).lower()
@@ -39,11 +39,17 @@ def choices(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
             flat[key] = value
         elif value is None:
             flat[key] = "null"
-        elif isinstance(value, list | tuple):
-            flat[key] = ", ".join(map(str, value))
+        elif isinstance(value, list | tuple):  # classes by their names: metrics, [MeanAbsolutePercentageError]
+            named = (class_name(v) if isinstance(v, Mapping) and "class_path" in v else str(v) for v in value)
+            flat[key] = ", ".join(named)
         else:
             flat[key] = str(value)
     return flat
+
+
+def class_name(value: Mapping[str, Any]) -> str:
+    """`{"class_path": "torch.optim.SGD", ...}` -> `SGD`."""
+    return str(value["class_path"]).rsplit(".", 1)[-1]
 
 
 class RunLogger(TensorBoardLogger):
