@@ -174,8 +174,9 @@ def test_a_resume_on_readings_whose_values_changed_is_refused_before_anything_is
     (tmp_path / "mine.csv").write_text(readings.replace(",0.5\n", ",0.7\n"))
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     capsys.readouterr()
+    resume = ["fit", "--config", str(run_dir / "config.yaml"), "--ckpt_path", str(run_dir / "checkpoints/last.ckpt")]
     with pytest.raises(SystemExit) as refused:
-        main(["fit", "--config", str(run_dir / "config.yaml"), "--ckpt_path", str(run_dir / "checkpoints/last.ckpt")])
+        main([*resume, "--trainer.max_epochs", "10"])
     assert refused.value.code == 2
     [message] = capsys.readouterr().err.strip().splitlines()
     assert "mine.csv: its training rows are not those the checkpoint was trained on" in message
