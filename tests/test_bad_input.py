@@ -103,6 +103,10 @@ CASES = {
         ["--model.metrics", '[{"class_path": "torchmetrics.Accuracy", "init_args": {"task": "binary"}}]'],
         "--model.metrics BinaryAccuracy: fails on the net's predictions",
     ),
+    "a net's argument without a default, not given": (
+        ["--model.net", "tests.test_own_net.NeedsWidth"],
+        "--model.net.width: tests.test_own_net.NeedsWidth needs it (it has no default)",
+    ),
     "a net without a gradient": (
         ["--model.net", "tests.test_own_net.Detached"],
         "--model.net Detached with --model.loss MSELoss: the loss has no gradient towards the weights",

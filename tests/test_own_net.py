@@ -212,3 +212,15 @@ class Detached(nn.Module):
 
     def forward(self, t_un: torch.Tensor) -> torch.Tensor:
         return self.linear(t_un).detach()
+
+
+class NeedsWidth(nn.Module):
+    """A net whose argument has neither a type nor a default: it must be given (refused when it is not)."""
+
+    def __init__(self, width) -> None:  # untyped, as a quick net often is
+        super().__init__()
+        self.linear = nn.Linear(1, width)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, t_un: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.linear(t_un)))

@@ -6,6 +6,7 @@ cannot use: numbers beyond float32 or int64, seeds out of range, settings that s
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -162,3 +163,14 @@ def check_monitors(callbacks: list[Callback], model: LightningModule) -> None:
         if monitor is not None and monitor not in logged:
             name = type(callback).__name__
             raise UsageError(f"--trainer.callbacks {name} monitors {monitor!r}; a run logs {', '.join(logged)}.")
+
+
+def check_required(net: Any, net_class: type) -> None:
+    """Refuse a net's argument that has no default and was not given (jsonargparse leaves an untyped one None)."""
+    given = net.get("init_args") or Namespace()
+    for name, parameter in inspect.signature(net_class).parameters.items():
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        if parameter.kind in kinds and parameter.default is inspect.Parameter.empty and given.get(name) is None:
+            raise UsageError(
+                f"--model.net.{name}: {net.class_path} needs it (it has no default); give --model.net.{name} <value>."
+            )

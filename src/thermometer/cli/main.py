@@ -198,6 +198,8 @@ class ThermometerCLI(LightningCLI):
         if config.get("weights_only") is None:
             config.weights_only = True
         tell_the_net(config.model.net, config.model.n_inputs)
+        if isinstance(config.model.net, Namespace) and "class_path" in config.model.net:
+            checks.check_required(config.model.net, imported(config.model.net.class_path))
 
     def instantiate_classes(self) -> None:
         if self.subcommand is None:  # `parse`
