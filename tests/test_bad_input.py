@@ -95,6 +95,10 @@ CASES = {
         ["--model.metrics", "[MeanSquaredError, {class_path: MeanSquaredError, init_args: {squared: false}}]"],
         "--model.metrics: MeanSquaredError twice; each metric is logged by its class's name",
     ),
+    "a loss that warns, then is not a number": (  # torch's warning of the look at the start is not shown
+        ["--model.loss", "torch.nn.KLDivLoss"],
+        "--model.loss KLDivLoss: nan for the net's first predictions, before any step",
+    ),
     "a loss of many numbers": (
         ["--model.loss", "MSELoss", "--model.loss.reduction", "none"],
         "--model.loss MSELoss: gives (9,) torch.float32, not one real number to minimise",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +68,17 @@ def check_start(system: Thermometer, inputs: torch.Tensor, targets: torch.Tensor
     """Refuse, in one message, a start that no learning rate can help: readings, predictions or loss not finite.
 
     On a new run's training rows, in its batches, before its first step, with the net in eval mode: what is not
-    a finite number then is the scale's, the net's or the loss's doing, not the optimizer's.
+    a finite number then is the scale's, the net's or the loss's doing, not the optimizer's. What the user's net or
+    loss warns of in this look is left to the run, whose same calls warn of it again: a refused start gets its one
+    line alone, an accepted one each warning once.
     """
+    with warnings.catch_warnings(record=True):  # recorded, not raised or shown, and dropped with this look
+        warnings.simplefilter("always")
+        check_batches(system, inputs, targets, batch_size)
+
+
+def check_batches(system: Thermometer, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> None:
+    """`check_start`'s look at each batch: the readings, the net's predictions and their loss, then one step."""
     normalize = copy.deepcopy(system.normalize)
     normalize.fit(inputs)
     for start in range(0, len(targets), batch_size):
