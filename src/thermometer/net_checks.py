@@ -97,21 +97,24 @@ def check_batches(system: Thermometer, inputs: torch.Tensor, targets: torch.Tens
         for what, value in (("readings", t_un), ("predictions", t_p), ("loss", loss)):
             if not torch.isfinite(value).all():
                 raise UsageError(not_finite(system, what, "nan" if value.isnan().any() else "inf", inputs, t_p))
-        if start == 0:
-            check_step(system, inputs[:batch_size], targets[:batch_size], normalize)
+    check_step(system, inputs, targets, batch_size, normalize)
 
 
-def check_step(system: Thermometer, inputs: torch.Tensor, targets: torch.Tensor, normalize: nn.Module) -> None:
-    """Refuse a loss a step cannot follow, or metrics that fail on the predictions: on copies, one batch, in one line.
+def check_step(
+    system: Thermometer, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, normalize: nn.Module
+) -> None:
+    """Refuse a loss a step cannot follow, or metrics that fail on the predictions: on copies, in one line.
 
-    The loss must be one real number (`reduction="mean"`) with a gradient, through the net, towards every weight
-    that learns; each metric must take the predictions and the targets.
+    The loss of the first training batch must be one real number (`reduction="mean"`) with a gradient, through the
+    net, towards every weight that learns; each metric must take the predictions of every training row, as an
+    epoch gives them. The run's random numbers are left as they were (a dropout draws some).
     """
     loss_name = type(system.loss_fn).__name__
     model = copy.deepcopy(nn.Sequential(normalize, system.net)).train()
     try:
-        t_p = model(inputs).reshape(len(inputs)).to(inputs.dtype)
-        loss = copy.deepcopy(system.loss_fn)(t_p, targets)
+        with torch.random.fork_rng(devices=[]):
+            t_p = model(inputs[:batch_size]).reshape(len(inputs[:batch_size])).to(inputs.dtype)
+            loss = copy.deepcopy(system.loss_fn)(t_p, targets[:batch_size])
     except Exception as error:  # whatever the user's forward or loss raises in training mode
         name = type(system.net).__name__
         raise UsageError(f"--model.net {name}: fails in training mode on the training rows: {said(error)}") from None
@@ -126,10 +129,11 @@ def check_step(system: Thermometer, inputs: torch.Tensor, targets: torch.Tensor,
             f"--model.net {type(system.net).__name__} with --model.loss {loss_name}: the loss has no gradient towards "
             "the weights (a forward that detaches, or leaves torch for numpy?), so no step can learn."
         )
-    metrics = copy.deepcopy(system.train_metrics)
-    for name, metric in metrics.items():
+    with torch.no_grad():
+        t_p = model.eval()(inputs).reshape(len(inputs)).to(inputs.dtype)
+    for name, metric in copy.deepcopy(system.train_metrics).items():
         try:
-            metric.update(t_p.detach(), targets)
+            metric.update(t_p, targets)
             metric.compute()
         except Exception as error:  # whatever a metric makes of a regression's predictions
             metric_name = name.split("/", 1)[-1]
