@@ -129,3 +129,34 @@ def test_validation_runs_without_gradients(cli, monkeypatch):
     )
     cli("--trainer.max_epochs", "2")
     assert seen and not any(seen)  # Lightning validates under torch.inference_mode / no_grad
+
+
+def test_differences_of_a_dropout_net_are_its_gradient_under_one_mask():
+    # A step's loss with dropout is one draw: each evaluation of the central difference must use the same mask.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Dropout(0.5), nn.Linear(8, 1)).double()
+    x, y = 0.1 * T_U[:, None].double(), T_C.double()
+
+    def loss() -> torch.Tensor:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(7)
+            return nn.functional.mse_loss(net(x).reshape(-1), y)
+
+    estimated = finite_difference(loss, list(net.parameters()), 1e-5)
+    loss().backward()
+    for parameter, gradient in zip(net.parameters(), estimated, strict=True):
+        assert gradient.reshape(-1).tolist() == pytest.approx(parameter.grad.reshape(-1).tolist(), rel=1e-5, abs=1e-7)
+
+
+class FrozenBias(Line):
+    """The book's line with its bias held at 0: only the weight learns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias.requires_grad_(False)
+
+
+@pytest.mark.parametrize("method", ["autograd", "analytic", "finite_difference"])
+def test_a_frozen_parameter_stays_frozen_by_each_method(cli, method):
+    m = cli("--model.net", "tests.test_gradients.FrozenBias", "--model.gradient", method, "--trainer.max_epochs", "5")
+    assert m.metrics["trained"]["bias"] == 0.0 and m.metrics["trained"]["weight"][0] != 1.0

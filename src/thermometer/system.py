@@ -165,12 +165,20 @@ class Thermometer(L.LightningModule):
         else:  # in float64, so that only the difference's own error separates it from the derivative
             model = copy.deepcopy(nn.Sequential(self.normalize, self.net)).double()
             loss_fn, t_u, t_c = copy.deepcopy(self.loss_fn).double(), t_u.double(), t_c.double()
-            gradients = finite_difference(
-                lambda: loss_fn(model(t_u).reshape(t_c.shape), t_c), list(model.parameters()), self.delta
-            )
-            parameters = list(self.net.parameters())
+            seed = int(torch.randint(2**62, ()))  # one dropout mask for every evaluation of this step's loss
+
+            def masked_loss() -> torch.Tensor:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    return loss_fn(model(t_u).reshape(t_c.shape), t_c)
+
+            learning = [p.requires_grad for p in self.net.parameters()]
+            copied = [p for p, learns in zip(model[1].parameters(), learning, strict=True) if learns]
+            gradients = finite_difference(masked_loss, copied, self.delta)
+            parameters = [p for p in self.net.parameters() if p.requires_grad]
         for parameter, gradient in zip(parameters, gradients, strict=True):
-            parameter.grad = gradient.reshape(parameter.shape).to(parameter.dtype)
+            if parameter.requires_grad:  # a frozen weight stays as it is, as with autograd
+                parameter.grad = gradient.reshape(parameter.shape).to(parameter.dtype)
         optimizer.step()
         return loss
 
