@@ -4,6 +4,8 @@ It trains, checkpoints, resumes exactly, predicts from raw readings, and gets ev
 none that does not; a net linear in its parameters (`features`) gets its equation and closed form too.
 """
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -224,3 +226,22 @@ class NeedsWidth(nn.Module):
 
     def forward(self, t_un: torch.Tensor) -> torch.Tensor:
         return self.out(torch.tanh(self.linear(t_un)))
+
+
+class KeepsItsType(nn.Module):
+    """A net that computes in its own type, whatever it is given: float32, or bfloat16 weights."""
+
+    def __init__(self, bfloat16: bool = False) -> None:
+        super().__init__()
+        self.dtype = torch.bfloat16 if bfloat16 else torch.float32
+        self.hidden, self.out = nn.Linear(1, 4).to(self.dtype), nn.Linear(4, 1).to(self.dtype)
+
+    def forward(self, t_un: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.hidden(t_un.to(self.dtype))))
+
+
+@pytest.mark.parametrize("bfloat16", [False, True])
+def test_a_net_that_keeps_its_own_type_is_reported_as_it_computes(cli, bfloat16):
+    args = ["--model.net", "tests.test_own_net.KeepsItsType", "--model.net.bfloat16", str(bfloat16).lower()]
+    m = cli(*args, "--model.optimizer", "Adam", "--model.optimizer.lr", "0.05", "--trainer.max_epochs", "20").metrics
+    assert math.isfinite(m["train_loss"]) and m["train_loss"] == pytest.approx(m["last_epoch"]["train/loss"], rel=0.5)

@@ -70,10 +70,10 @@ def check(config: Any, subcommand: str) -> None:
             "--trainer.limit_val_batches 0 validates on nothing, but early stopping and the best checkpoint watch "
             "val/loss: to train without validation, give --data.val_fraction 0."
         )
-    if str(trainer.get("precision")) in ("16", "16-true", "half", "64", "64-true", "double"):
+    if str(trainer.get("precision")) in ("16", "16-true", "half", "64", "64-true", "double", "bf16-true"):
         raise UsageError(
-            f"--trainer.precision {trainer.precision}: the readings are float32 and the CPU has no fast float16; "
-            "leave it out (32-true), or use bf16-mixed."
+            f"--trainer.precision {trainer.precision}: the readings, the weights and the checkpoints are float32 here, "
+            "and the reports and figures evaluate the net so; leave it out (32-true), or use bf16-mixed."
         )
     if trainer.get("enable_checkpointing") is False:
         raise UsageError(

@@ -76,12 +76,22 @@ def stop_reason(trainer: L.Trainer, stopping: Sequence[EarlyStopping], because: 
 
 
 def float64(pl_module: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The system's normalisation and net as one float64 module in eval mode, raw readings to predictions."""
-    model = copy.deepcopy(nn.Sequential(pl_module.normalize, pl_module.net)).double().eval()
+    """The system's normalisation and net in eval mode, raw readings to float64 predictions.
+
+    Computed in float64 where the net computes in the type it is given; a net that keeps its own type (bfloat16
+    weights, a forward that casts its input) computes as it trained, its predictions then taken to float64.
+    """
+    model = copy.deepcopy(nn.Sequential(pl_module.normalize, pl_module.net)).eval()
+    double, dtype = copy.deepcopy(model).double(), torch.float64
+    try:
+        with torch.no_grad():
+            double(torch.zeros(2, pl_module.normalize.center.numel(), dtype=torch.float64))
+    except RuntimeError:  # "mat1 and mat2 must have the same dtype": the net's own type, then
+        double, dtype = model, torch.float32
 
     def predict(t_u: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return model(t_u).reshape(len(t_u))
+            return double(t_u.to(dtype)).reshape(len(t_u)).double()
 
     return predict
 
