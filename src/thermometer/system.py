@@ -147,7 +147,8 @@ class Thermometer(L.LightningModule):
         eleven readings' whole epoch.
         """
         if any(metric.update_count for metric in metrics.values()):
-            self.log_dict(metrics.compute(), on_step=False, on_epoch=True)
+            # Already the same in every process (the metrics reduce themselves): sync_dist only tells Lightning so.
+            self.log_dict(metrics.compute(), on_step=False, on_epoch=True, sync_dist=self.trainer.world_size > 1)
         metrics.reset()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
